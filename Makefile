@@ -1,0 +1,37 @@
+# Shoal: two commands set everything up on a fresh machine -- `make up` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PORT    ?= 7000
+
+.PHONY: up down test test-fast lint-imports bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+## Start a local node on 127.0.0.1:$(PORT) (cluster of 3+3 arrives with cluster mode).
+up: $(STAMP)
+	$(BIN)/shoal up --port $(PORT)
+
+## Stop what `make up` started.
+down: $(STAMP)
+	$(BIN)/shoal down --port $(PORT)
+
+## The whole test suite, plus the import-direction contracts.
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q
+
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports
+
+## Shoal vs redis-server with redis-benchmark; writes bench/results/*.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis var

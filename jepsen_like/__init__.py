@@ -1,0 +1,1 @@
+"""Fault-injection harness: nemeses, workloads, history checkers, reports (issue S7)."""

@@ -1,0 +1,1 @@
+"""One Shoal node process: config, trio server, RESP, dispatch, keyspace engine."""

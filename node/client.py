@@ -1,0 +1,127 @@
+"""Per-connection state: protocol version, selected db, auth, name, buffers, flags.
+
+A ``Client`` is plain data plus its parser and output buffer; the server loop
+owns the socket and the dispatcher owns command semantics. ``gated`` is the
+one flag the hot path reads: it is true whenever anything unusual applies to
+this client (not yet authenticated, inside MULTI, replies switched off, cluster
+routing...), so the common command pays for one check instead of six.
+"""
+
+from __future__ import annotations
+
+from node.resp import RequestParser
+
+__all__ = ["Client"]
+
+REPLY_ON, REPLY_OFF, REPLY_SKIP_NEXT, REPLY_SKIP = 0, 1, 2, 3
+
+
+class Client:
+    __slots__ = (
+        "node",
+        "id",
+        "fd",
+        "addr",
+        "laddr",
+        "parser",
+        "out",
+        "resp3",
+        "db",
+        "db_index",
+        "name",
+        "lib_name",
+        "lib_ver",
+        "authenticated",
+        "user",
+        "created_ms",
+        "last_interaction_ms",
+        "last_command",
+        "close_after_reply",
+        "killed",
+        "reply_mode",
+        "no_evict",
+        "multi",
+        "watched",
+        "dirty_cas",
+        "pubsub_channels",
+        "pubsub_patterns",
+        "blocked",
+        "asking",
+        "readonly",
+        "gated",
+        "flags",
+        "qbuf_peak",
+        "is_unix",
+    )
+
+    def __init__(self, node, client_id: int, fd: int, addr: str, laddr: str, *, use_hiredis: bool = True) -> None:
+        self.node = node
+        self.id = client_id
+        self.fd = fd
+        self.addr = addr
+        self.laddr = laddr
+        self.parser = RequestParser(max_bulk_len=node.config["proto-max-bulk-len"], use_hiredis=use_hiredis)
+        self.out = bytearray()
+        self.resp3 = False
+        self.db_index = 0
+        self.db = node.dbs[0]
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.user = b"default"
+        self.authenticated = not node.auth_required()
+        self.created_ms = node.clock.wall_ms()
+        self.last_interaction_ms = self.created_ms
+        self.last_command = b"NULL"
+        self.close_after_reply = False
+        self.killed = False
+        self.reply_mode = REPLY_ON
+        self.no_evict = False
+        self.multi: list | None = None
+        self.watched: list | None = None
+        self.dirty_cas = False
+        self.pubsub_channels: set = set()
+        self.pubsub_patterns: set = set()
+        self.blocked = None
+        self.asking = False
+        self.readonly = False
+        self.flags = ""
+        self.qbuf_peak = 0
+        self.is_unix = False
+        self.refresh_gate()
+
+    def refresh_gate(self) -> None:
+        """Recompute ``gated``; call after changing any state it summarises."""
+        self.parser.unauthenticated = not self.authenticated
+        self.gated = (
+            not self.authenticated
+            or self.multi is not None
+            or self.reply_mode != REPLY_ON
+            or bool(self.pubsub_channels or self.pubsub_patterns)
+            or self.node.cluster_enabled
+            or self.asking
+        )
+
+    def select(self, index: int) -> None:
+        self.db_index = index
+        self.db = self.node.dbs[index]
+
+    def flag_letters(self) -> str:
+        letters = ""
+        if self.multi is not None:
+            letters += "x"
+        if self.blocked is not None:
+            letters += "b"
+        if self.close_after_reply:
+            letters += "c"
+        if self.pubsub_channels or self.pubsub_patterns:
+            letters += "P"
+        if self.readonly:
+            letters += "r"
+        if self.no_evict:
+            letters += "e"
+        if self.dirty_cas:
+            letters += "d"
+        if self.is_unix:
+            letters += "U"
+        return letters or "N"

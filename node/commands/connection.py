@@ -1,0 +1,157 @@
+"""Connection commands: PING ECHO HELLO AUTH SELECT QUIT RESET."""
+
+from __future__ import annotations
+
+import hmac
+
+from node.commands.args import SYNTAX_ERROR, parse_int
+from node.commands.table import command
+from node.core import VERSION
+from node.resp import OK, PONG, ErrorReply, SimpleString
+
+_WRONGPASS = ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
+_HELLO_NOAUTH = ErrorReply(
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+    "select the RESP protocol version at the same time"
+)
+
+
+def valid_client_name(name: bytes) -> bool:
+    """Redis allows printable ASCII without spaces in client names."""
+    return all(33 <= c <= 126 for c in name)
+
+
+def check_password(client, username: bytes, password: bytes) -> bool:
+    """True if (username, password) authenticates; only the default user exists yet."""
+    if username != b"default":
+        return False
+    required = client.node.config["requirepass"]
+    if not required:
+        return True
+    return hmac.compare_digest(password, required.encode("utf-8", "surrogateescape"))
+
+
+def authenticate(client, username: bytes, password: bytes) -> None:
+    if not check_password(client, username, password):
+        raise _WRONGPASS
+    client.authenticated = True
+    client.user = username
+    client.refresh_gate()
+
+
+@command("ping", -1, "fast", group="connection", summary="Ping the server", since="1.0.0")
+def ping(client, argv):
+    if len(argv) > 2:
+        raise ErrorReply("ERR wrong number of arguments for 'ping' command")
+    if client.pubsub_channels or client.pubsub_patterns:
+        if not client.resp3:
+            return [b"pong", argv[1] if len(argv) == 2 else b""]
+    if len(argv) == 2:
+        return argv[1]
+    return PONG
+
+
+@command("echo", 2, "fast", group="connection", summary="Echo the given string", since="1.0.0")
+def echo(client, argv):
+    return argv[1]
+
+
+@command("quit", -1, "allow_busy no_auth fast", group="connection",
+         summary="Close the connection", since="1.0.0")
+def quit_(client, argv):
+    client.close_after_reply = True
+    return OK
+
+
+@command("select", 2, "loading stale fast", group="connection",
+         summary="Change the selected database for the current connection", since="1.0.0")
+def select(client, argv):
+    index = parse_int(argv[1])
+    if client.node.cluster_enabled and index != 0:
+        raise ErrorReply("ERR SELECT is not allowed in cluster mode")
+    if index < 0 or index >= len(client.node.dbs):
+        raise ErrorReply("ERR DB index is out of range")
+    client.select(index)
+    return OK
+
+
+@command("auth", -2, "noscript loading stale fast no_auth allow_busy", group="connection",
+         summary="Authenticate to the server", since="1.0.0")
+def auth(client, argv):
+    if len(argv) > 3:
+        raise SYNTAX_ERROR
+    if len(argv) == 2:
+        if not client.node.config["requirepass"]:
+            raise ErrorReply(
+                "ERR AUTH <password> called without any password configured for the default user. "
+                "Are you sure your configuration is correct?"
+            )
+        username, password = b"default", argv[1]
+    else:
+        username, password = argv[1], argv[2]
+    authenticate(client, username, password)
+    return OK
+
+
+@command("hello", -1, "noscript loading stale fast no_auth allow_busy", group="connection",
+         summary="Handshake with Redis", since="6.0.0")
+def hello(client, argv):
+    version = None
+    if len(argv) >= 2:
+        version = parse_int(argv[1], ErrorReply("ERR Protocol version is not an integer or out of range"))
+        if version < 2 or version > 3:
+            raise ErrorReply("NOPROTO unsupported protocol version")
+    credentials = None
+    name = None
+    i = 2
+    while i < len(argv):
+        option = argv[i].lower()
+        more = len(argv) - i - 1
+        if option == b"auth" and more >= 2:
+            credentials = (argv[i + 1], argv[i + 2])
+            i += 3
+        elif option == b"setname" and more >= 1:
+            name = argv[i + 1]
+            if not valid_client_name(name):
+                raise ErrorReply("ERR Client names cannot contain spaces, newlines or special characters.")
+            i += 2
+        else:
+            raise ErrorReply("ERR Syntax error in HELLO option '%s'" % argv[i].decode("utf-8", "surrogateescape"))
+    if credentials is not None:
+        authenticate(client, *credentials)
+    if not client.authenticated:
+        raise _HELLO_NOAUTH
+    if name is not None:
+        client.name = name
+    if version is not None:
+        client.resp3 = version == 3
+    node = client.node
+    return {
+        b"server": b"redis",
+        b"version": VERSION.encode(),
+        b"proto": 3 if client.resp3 else 2,
+        b"id": client.id,
+        b"mode": b"cluster" if node.cluster_enabled else b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@command("reset", 1, "noscript loading stale fast no_auth allow_busy", group="connection",
+         summary="Reset the connection", since="6.2.0")
+def reset(client, argv):
+    node = client.node
+    if node.reset_hook is not None:
+        node.reset_hook(client)  # MULTI/WATCH/pub-sub state of later layers
+    client.select(0)
+    client.resp3 = False
+    client.name = b""
+    client.reply_mode = 0
+    client.readonly = False
+    client.asking = False
+    client.no_evict = False
+    client.user = b"default"
+    client.authenticated = not node.auth_required()
+    client.refresh_gate()
+    return SimpleString(b"RESET")

@@ -1,0 +1,202 @@
+"""The node's state as one object: config, databases, clients, statistics, clock.
+
+Everything here is synchronous and free of I/O so handlers and tests can use
+it directly; the trio shell (``node.server``) owns sockets and timers and calls
+in. Time comes from an injected wall clock (unix seconds, float) so tests can
+drive expiry from trio's MockClock.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Callable
+
+from node.config import Config
+from node.engine.database import Database
+from node.log import Logger
+
+__all__ = ["CommandClock", "Node", "Stats"]
+
+VERSION = "7.0.15"  # the Redis version whose behaviour Shoal reproduces
+SHOAL_VERSION = "0.1.0"
+
+# Redis's active expire cycle tuning (ACTIVE_EXPIRE_CYCLE_* in expire.c).
+_KEYS_PER_LOOP = 20
+_ACCEPTABLE_STALE = 10  # percent
+_SLOW_TIME_PERC = 25  # percent of each 1/hz period
+
+
+class CommandClock:
+    """Wall time in unix ms, pinned for the duration of one command.
+
+    Redis evaluates expiry against the time the command started, so a key
+    cannot expire half-way through a command. ``unpin()`` is called by the
+    dispatcher before each command; the first ``now()`` after it samples the
+    source.
+    """
+
+    __slots__ = ("source", "pinned")
+
+    def __init__(self, source: Callable[[], float]) -> None:
+        self.source = source
+        self.pinned: int | None = None
+
+    def now(self) -> int:
+        pinned = self.pinned
+        if pinned is None:
+            pinned = self.pinned = int(self.source() * 1000)
+        return pinned
+
+    def wall_ms(self) -> int:
+        return int(self.source() * 1000)
+
+    def unpin(self) -> None:
+        self.pinned = None
+
+
+class Stats:
+    """Counters INFO stats reports. Plain attributes: the hot path bumps them."""
+
+    __slots__ = (
+        "total_connections_received",
+        "total_commands_processed",
+        "rejected_connections",
+        "expired_keys",
+        "expired_stale_perc",
+        "expired_time_cap_reached_count",
+        "evicted_keys",
+        "keyspace_hits",
+        "keyspace_misses",
+        "total_error_replies",
+        "unexpected_error_replies",
+        "total_net_input_bytes",
+        "total_net_output_bytes",
+        "error_codes",
+        "client_query_buffer_limit_disconnections",
+    )
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+        self.expired_stale_perc = 0.0
+        self.error_codes: dict[str, int] = {}
+
+
+class Node:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        logger: Logger | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.logger = logger or Logger(level=config["loglevel"])
+        self.clock = CommandClock(wall_clock)
+        self.rng = rng or random.Random()
+        self.cluster_enabled = bool(config["cluster-enabled"])
+        self.dbs = [Database(i, self.clock) for i in range(config["databases"])]
+        for db in self.dbs:
+            db.on_expire = self._count_expired
+            db.on_modify = self._modified
+        self.clients: dict[int, object] = {}
+        self.next_client_id = 1
+        self.stats = Stats()
+        self.run_id = "%040x" % self.rng.getrandbits(160)
+        self.pid = os.getpid()
+        self.start_ms = self.clock.wall_ms()
+        self.start_monotonic = time.monotonic()
+        self.lastsave = self.start_ms // 1000
+        self.dirty = 0
+        self.shutdown_requested = False
+        self.shutdown_flags: set[str] = set()
+        self.tcp_port = config["port"]
+        self.executable = ""
+        self.config_file = ""
+        self._expire_cursor = [0] * len(self.dbs)
+        self._expire_db = 0
+        self.active_expire_enabled = True
+        #: Extension points for later layers (cluster routing, MULTI queueing):
+        #: gate_hook(client, cmd, argv) -> True if it fully handled the request;
+        #: reject_hook(client, cmd, error) sees every rejected request.
+        self.gate_hook = None
+        self.reject_hook = None
+        #: reset_hook(client): RESET clears MULTI/WATCH/pub-sub state of later layers.
+        self.reset_hook = None
+        #: Clients to disconnect once the current batch is done (CLIENT KILL).
+        self.pending_close: list = []
+
+    # ----------------------------------------------------------------- access
+
+    def auth_required(self) -> bool:
+        return bool(self.config["requirepass"])
+
+    def new_client_id(self) -> int:
+        cid = self.next_client_id
+        self.next_client_id += 1
+        return cid
+
+    def client_closed(self, client) -> None:
+        """Forget a disconnected client (later layers unsubscribe, unwatch, unblock)."""
+
+    def _count_expired(self, db: Database, key: bytes) -> None:
+        self.stats.expired_keys += 1
+
+    def _modified(self, db: Database, key: bytes) -> None:
+        """Every write to a key passes here: the dirty counter (and WATCH, later)."""
+        self.dirty += 1
+
+    # ----------------------------------------------------------- active expiry
+
+    def active_expire_cycle(self, now_ms: int, time_budget_s: float, timer: Callable[[], float] = time.perf_counter) -> int:
+        """Delete expired keys for up to ``time_budget_s`` of CPU, Redis style.
+
+        Walks each database's volatile keys slot by slot from a saved cursor,
+        ``20 * effort`` keys a round, and keeps going on a database while more
+        than 10% of the keys checked had expired -- so memory held by expired
+        keys stays bounded without scanning everything every tick. Returns the
+        number of keys deleted.
+        """
+        if not self.active_expire_enabled:
+            return 0
+        effort = self.config["active-expire-effort"] - 1
+        per_round = _KEYS_PER_LOOP + _KEYS_PER_LOOP // 4 * effort
+        acceptable = _ACCEPTABLE_STALE - effort
+        start = timer()
+        deleted = 0
+        checked_total = expired_total = 0
+        for _ in range(len(self.dbs)):
+            index = self._expire_db
+            self._expire_db = (index + 1) % len(self.dbs)
+            db = self.dbs[index]
+            while db.volatile:
+                cursor, checked, expired = db.expire_slots(self._expire_cursor[index], per_round, now_ms)
+                self._expire_cursor[index] = cursor
+                deleted += expired
+                checked_total += checked
+                expired_total += expired
+                if checked == 0 or expired * 100 <= checked * acceptable:
+                    break
+                if timer() - start > time_budget_s:
+                    self.stats.expired_time_cap_reached_count += 1
+                    break
+            if timer() - start > time_budget_s:
+                break
+        if checked_total:
+            current = expired_total / checked_total
+            self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95
+        return deleted
+
+    def expire_period_s(self) -> float:
+        hz = max(1, min(500, self.config["hz"]))
+        return 1.0 / hz
+
+    def expire_budget_s(self) -> float:
+        effort = self.config["active-expire-effort"] - 1
+        return self.expire_period_s() * (_SLOW_TIME_PERC + 2 * effort) / 100

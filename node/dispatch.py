@@ -1,0 +1,185 @@
+"""From a parsed request to a reply in the client's output buffer.
+
+The order of checks is Redis 7's ``processCommand``: lookup (unknown command
+or subcommand), arity, protected commands, authentication, transaction and
+pub/sub context, then the call. Rejections use Redis's exact texts and are
+counted as ``rejected_calls``; errors raised by handlers count as
+``failed_calls``. Both feed INFO errorstats.
+
+The hot path -- a known command from an ordinary client -- costs one dict
+lookup, one arity comparison and one flag test (``client.gated``) before the
+handler runs.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter_ns
+
+from node.client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT
+from node.commands.table import _FAST_LOOKUP, Command, lookup
+from node.resp import ErrorReply, Raw, write_reply
+
+__all__ = ["execute", "reply_error", "check_arity", "cstr"]
+
+_NO_AUTH_OK = ErrorReply("NOAUTH Authentication required.")
+# Commands that run even while a MULTI is being queued.
+_MULTI_PASSTHROUGH = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+# Commands allowed while a RESP2 client is subscribed.
+_PUBSUB_ALLOWED = frozenset(
+    (b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe", b"psubscribe", b"punsubscribe",
+     b"ping", b"quit", b"reset")
+)
+
+
+def cstr(data: bytes, limit: int | None = None) -> str:
+    """``data`` as C's ``%.Ns`` would print it: cut at NUL, then at ``limit`` bytes."""
+    nul = data.find(b"\0")
+    if nul != -1:
+        data = data[:nul]
+    if limit is not None:
+        data = data[:limit]
+    return data.decode("utf-8", "surrogateescape")
+
+
+def unknown_command_error(argv: list[bytes]) -> ErrorReply:
+    args = ""
+    for arg in argv[1:]:
+        if len(args.encode("utf-8", "surrogateescape")) >= 128:
+            break
+        room = 128 - len(args.encode("utf-8", "surrogateescape"))
+        args += "'%s' " % cstr(arg, room)
+    return ErrorReply(f"ERR unknown command '{cstr(argv[0], 128)}', with args beginning with: {args}")
+
+
+def arity_error(cmd: Command) -> ErrorReply:
+    return ErrorReply(f"ERR wrong number of arguments for '{cmd.fullname}' command")
+
+
+def check_arity(cmd: Command, argc: int) -> bool:
+    arity = cmd.arity
+    return argc == arity if arity > 0 else argc >= -arity
+
+
+def reply_error(client, error: ErrorReply) -> None:
+    """Write an error reply and count it in INFO errorstats."""
+    stats = client.node.stats
+    stats.total_error_replies += 1
+    code = error.code
+    stats.error_codes[code] = stats.error_codes.get(code, 0) + 1
+    write_reply(client.out, error, client.resp3)
+
+
+def resolve(argv: list[bytes]) -> Command | ErrorReply:
+    """The command ``argv`` names, or the error Redis gives for it (lookup and arity)."""
+    cmd = _FAST_LOOKUP.get(argv[0])
+    if cmd is None:
+        cmd = lookup(argv[0])
+        if cmd is None:
+            return unknown_command_error(argv)
+    if cmd.subcommands and len(argv) >= 2:
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            return ErrorReply(
+                f"ERR unknown subcommand '{cstr(argv[1], 128)}'. Try {cstr(argv[0]).upper()} HELP."
+            )
+        cmd = sub
+    arity = cmd.arity
+    argc = len(argv)
+    if (argc != arity) if arity > 0 else (argc < -arity):
+        return arity_error(cmd)
+    return cmd
+
+
+def execute(client, argv: list[bytes]) -> None:
+    """Run one request and append its reply (if any) to ``client.out``."""
+    cmd = _FAST_LOOKUP.get(argv[0])
+    if cmd is None or cmd.subcommands:
+        cmd = resolve(argv)
+        if type(cmd) is ErrorReply:
+            _reject(client, None, cmd)
+            return
+    else:
+        arity = cmd.arity
+        argc = len(argv)
+        if (argc != arity) if arity > 0 else (argc < -arity):
+            _reject(client, cmd, arity_error(cmd))
+            return
+    if client.gated:
+        _execute_gated(client, cmd, argv)
+        return
+    call(client, cmd, argv)
+
+
+def call(client, cmd: Command, argv: list[bytes]) -> None:
+    """Invoke the handler, time it, and write its reply. No policy checks here."""
+    node = client.node
+    node.clock.pinned = None
+    start = perf_counter_ns()
+    try:
+        reply = cmd.handler(client, argv)
+    except ErrorReply as error:
+        cmd.failed_calls += 1
+        reply_error(client, error)
+        reply = None
+        failed = True
+    else:
+        failed = False
+    cmd.usec += (perf_counter_ns() - start) // 1000
+    cmd.calls += 1
+    node.stats.total_commands_processed += 1
+    client.last_command = cmd.fullname
+    if failed:
+        return
+    if type(reply) is Raw:
+        client.out += reply.data
+    elif type(reply) is ErrorReply:
+        cmd.failed_calls += 1
+        reply_error(client, reply)
+    else:
+        write_reply(client.out, reply, client.resp3)
+
+
+def _reject(client, cmd: Command | None, error: ErrorReply) -> None:
+    if cmd is not None:
+        cmd.rejected_calls += 1
+    hook = client.node.reject_hook
+    if hook is not None:
+        hook(client, cmd, error)  # e.g. MULTI marks the transaction as failed
+    if client.reply_mode == REPLY_ON:
+        reply_error(client, error)
+
+
+def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
+    """The slow path: authentication, reply modes, MULTI and pub/sub context."""
+    if not client.authenticated and "no_auth" not in cmd.flags:
+        _reject(client, cmd, _NO_AUTH_OK)
+        return
+    if client.pubsub_channels or client.pubsub_patterns:
+        if not client.resp3 and cmd.name.encode() not in _PUBSUB_ALLOWED and cmd.parent is None:
+            _reject(
+                client,
+                cmd,
+                ErrorReply(
+                    f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / "
+                    "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ),
+            )
+            return
+    hook = client.node.gate_hook
+    if hook is not None and hook(client, cmd, argv):
+        return
+    mode = client.reply_mode
+    if mode == REPLY_ON:
+        call(client, cmd, argv)
+        return
+    # CLIENT REPLY SKIP leaves REPLY_SKIP_NEXT; this is the command it skips.
+    if mode == REPLY_SKIP_NEXT:
+        client.reply_mode = mode = REPLY_SKIP
+    mark = len(client.out)
+    call(client, cmd, argv)
+    # A handler that turned replies back ON (CLIENT REPLY ON) keeps its reply.
+    if (mode == REPLY_OFF or mode == REPLY_SKIP) and client.reply_mode != REPLY_ON:
+        del client.out[mark:]
+    if mode == REPLY_SKIP and client.reply_mode == REPLY_SKIP:
+        client.reply_mode = REPLY_ON
+    client.refresh_gate()

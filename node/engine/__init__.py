@@ -1,0 +1,1 @@
+"""The keyspace engine: databases, values, expiry. Pure: no trio, no clock reads, no I/O."""

@@ -1,0 +1,142 @@
+"""``shoal-server``: start one node, invoked the way ``redis-server`` is.
+
+    shoal-server [/path/to/redis.conf] [--directive value ...]
+    shoal-server -                        # config from stdin
+    shoal-server --version | -v | --help | -h
+
+The config file and the command-line directives are joined into one text, as
+redis-server does, so an error points at one line number of that text and the
+last occurrence of a directive wins.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import trio
+
+from node.config import Config, ConfigError, parse_argv
+from node.core import SHOAL_VERSION, VERSION, Node
+from node.log import Logger
+from node.server import ShoalServer, open_listeners
+
+__all__ = ["main", "load_config"]
+
+
+def _usage() -> str:
+    return (
+        "Usage: shoal-server [/path/to/redis.conf] [options] [-]\n"
+        "       shoal-server - (read config from stdin)\n"
+        "       shoal-server -v or --version\n"
+        "       shoal-server -h or --help\n\n"
+        "Examples:\n"
+        "       shoal-server (run the server with default config)\n"
+        "       shoal-server /etc/redis/6379.conf\n"
+        "       shoal-server --port 7777\n"
+        "       shoal-server --port 7777 --replicaof 127.0.0.1 8888\n"
+        "       shoal-server /etc/myredis.conf --loglevel verbose -\n"
+        "       shoal-server /etc/myredis.conf --loglevel verbose\n"
+    )
+
+
+def load_config(argv: list[str]) -> Config:
+    """Build the config from redis-server style arguments; raises ConfigError."""
+    from_stdin = False
+    if argv and argv[-1] == "-":
+        from_stdin = True
+        argv = argv[:-1]
+    path, options = parse_argv(argv)
+    if path == "-":
+        path, from_stdin = None, True
+    text = ""
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"Fatal error, can't open config file '{path}': {exc.strerror}") from None
+    if from_stdin:
+        text += "\n" + sys.stdin.read()
+    text += "\n" + options
+    config = Config()
+    config.config_file = os.path.abspath(path) if path else None
+    config.load_text(text)
+    return config
+
+
+def _fatal_config(exc: ConfigError) -> None:
+    if exc.line_no is None:
+        sys.stderr.write(f"{exc.message}\n")
+        return
+    sys.stderr.write(
+        f"\n*** FATAL CONFIG FILE ERROR (Redis {VERSION}) ***\n"
+        f"Reading the configuration file, at line {exc.line_no}\n"
+        f">>> '{exc.line.strip()}'\n"
+        f"{exc.message}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-v", "--version"):
+        print(f"Shoal server v={SHOAL_VERSION} (Redis {VERSION} compatible) bits=64 python={sys.version.split()[0]}")
+        return 0
+    if argv and argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    try:
+        config = load_config(argv)
+    except ConfigError as exc:
+        _fatal_config(exc)
+        return 1
+    directory = config["dir"]
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        sys.stderr.write(f"Can't chdir to '{directory}': {exc.strerror}\n")
+        return 1
+    logger = Logger(config["logfile"], config["loglevel"], role="C")
+    logger.warning("oO0OoO0OoO0Oo Shoal is starting oO0OoO0OoO0Oo")
+    logger.warning(
+        f"Shoal version={SHOAL_VERSION} (Redis {VERSION} compatible), bits=64, pid={os.getpid()}, just started"
+    )
+    logger.warning("Configuration loaded" if config.config_file else
+                   "Warning: no config file specified, using the default config.")
+    node = Node(config, logger=logger)
+    node.config_file = config.config_file or ""
+    node.executable = os.path.abspath(sys.argv[0])
+    logger.role = "M"
+    config.on_change("loglevel", logger.set_level)
+    try:
+        listeners = open_listeners(config["bind"], config["port"], config["tcp-backlog"]) if config["port"] else []
+    except OSError as exc:
+        logger.warning(str(exc.strerror or exc))
+        return 1
+    if config["pidfile"]:
+        with open(config["pidfile"], "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+    mode = "cluster" if node.cluster_enabled else "standalone"
+    logger.notice(f"Running mode={mode}, port={config['port']}.")
+    logger.notice("Server initialized")
+    server = ShoalServer(node, listeners)
+
+    async def run() -> None:
+        logger.notice("Ready to accept connections tcp")
+        await server.run()
+
+    try:
+        trio.run(run)
+    finally:
+        logger.warning("Shoal is now ready to exit, bye bye...")
+        if config["pidfile"]:
+            try:
+                os.unlink(config["pidfile"])
+            except OSError:
+                pass
+        logger.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Start and stop real server processes for tests: shoal-server and redis-server.
+
+Both are started the same way (``--port N --bind 127.0.0.1 ...``), wait until
+they answer PING, and are stopped by PID (SIGTERM, then SIGKILL). Ports come
+from the kernel (bind to port 0, read it back, close), on loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["ServerProcess", "free_port", "redis_server_path", "shoal_server_cmd"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def redis_server_path() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        raise RuntimeError(
+            "redis-server is not installed; the differential tests need real Redis 7 "
+            "(apt-get install redis-server redis-tools)"
+        )
+    return path
+
+
+def shoal_server_cmd() -> list[str]:
+    return [sys.executable, "-m", "node.main"]
+
+
+class ServerProcess:
+    """One server process on 127.0.0.1. Use as a context manager or call stop()."""
+
+    def __init__(self, kind: str, *args: str, port: int | None = None, host: str = "127.0.0.1") -> None:
+        assert kind in ("shoal", "redis")
+        self.kind = kind
+        self.host = host
+        self.port = port or free_port(host)
+        self.dir = tempfile.mkdtemp(prefix=f"{kind}-{self.port}-")
+        self.log_path = os.path.join(self.dir, "server.log")
+        base = shoal_server_cmd() if kind == "shoal" else [redis_server_path()]
+        self.argv = base + [
+            "--port", str(self.port), "--bind", host, "--dir", self.dir,
+            "--save", "", "--appendonly", "no", "--logfile", self.log_path,
+            *args,
+        ]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 15.0) -> "ServerProcess":
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise RuntimeError(f"{self.kind} server exited at start: {err}\n{self.log()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5) as s:
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    if s.recv(64):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} server did not answer on port {self.port}\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
