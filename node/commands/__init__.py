@@ -4,7 +4,14 @@ Each module declares its commands with ``@command``; the table is the single
 source for dispatch, ``COMMAND`` and routing.
 """
 
-from node.commands import connection, server, strings  # noqa: F401  (registration side effects)
+from node.commands import (  # noqa: F401  (registration side effects)
+    client_cmds,
+    connection,
+    introspection,
+    keys,
+    server,
+    strings,
+)
 from node.commands.table import TABLE, command, container, lookup
 
 __all__ = ["TABLE", "command", "container", "lookup"]

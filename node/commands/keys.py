@@ -1,0 +1,1 @@
+"""(filled in by issue S1 work in progress)"""
