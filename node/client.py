@@ -19,6 +19,7 @@ REPLY_ON, REPLY_OFF, REPLY_SKIP_NEXT, REPLY_SKIP = 0, 1, 2, 3
 class Client:
     __slots__ = (
         "node",
+        "clock",
         "id",
         "fd",
         "addr",
@@ -56,6 +57,7 @@ class Client:
 
     def __init__(self, node, client_id: int, fd: int, addr: str, laddr: str, *, use_hiredis: bool = True) -> None:
         self.node = node
+        self.clock = node.clock  # the shared per-command clock, cached for the hot path
         self.id = client_id
         self.fd = fd
         self.addr = addr
@@ -72,7 +74,8 @@ class Client:
         self.authenticated = not node.auth_required()
         self.created_ms = node.clock.wall_ms()
         self.last_interaction_ms = self.created_ms
-        self.last_command = b"NULL"
+        #: The Command this client ran last (None before any: CLIENT LIST says NULL).
+        self.last_command = None
         self.close_after_reply = False
         self.killed = False
         self.reply_mode = REPLY_ON
@@ -105,23 +108,3 @@ class Client:
     def select(self, index: int) -> None:
         self.db_index = index
         self.db = self.node.dbs[index]
-
-    def flag_letters(self) -> str:
-        letters = ""
-        if self.multi is not None:
-            letters += "x"
-        if self.blocked is not None:
-            letters += "b"
-        if self.close_after_reply:
-            letters += "c"
-        if self.pubsub_channels or self.pubsub_patterns:
-            letters += "P"
-        if self.readonly:
-            letters += "r"
-        if self.no_evict:
-            letters += "e"
-        if self.dirty_cas:
-            letters += "d"
-        if self.is_unix:
-            letters += "U"
-        return letters or "N"

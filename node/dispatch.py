@@ -100,39 +100,53 @@ def execute(client, argv: list[bytes]) -> None:
             return
     else:
         arity = cmd.arity
-        argc = len(argv)
-        if (argc != arity) if arity > 0 else (argc < -arity):
+        if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
             _reject(client, cmd, arity_error(cmd))
             return
     if client.gated:
         _execute_gated(client, cmd, argv)
         return
-    call(client, cmd, argv)
-
-
-def call(client, cmd: Command, argv: list[bytes]) -> None:
-    """Invoke the handler, time it, and write its reply. No policy checks here."""
-    node = client.node
-    node.clock.pinned = None
+    # The body of call(), inlined: this is the path of nearly every command.
+    client.clock.pinned = None
     start = perf_counter_ns()
     try:
         reply = cmd.handler(client, argv)
     except ErrorReply as error:
+        cmd.usec += (perf_counter_ns() - start) // 1000
+        cmd.calls += 1
         cmd.failed_calls += 1
+        client.last_command = cmd
         reply_error(client, error)
-        reply = None
-        failed = True
-    else:
-        failed = False
+        return
     cmd.usec += (perf_counter_ns() - start) // 1000
     cmd.calls += 1
-    node.stats.total_commands_processed += 1
-    client.last_command = cmd.fullname
-    if failed:
-        return
+    client.last_command = cmd
+    kind = type(reply)
+    if kind is Raw:
+        client.out += reply.data
+    elif kind is bytes:
+        client.out += b"$%d\r\n%b\r\n" % (len(reply), reply)
+    elif kind is ErrorReply:
+        cmd.failed_calls += 1
+        reply_error(client, reply)
+    else:
+        write_reply(client.out, reply, client.resp3)
+
+
+def call(client, cmd: Command, argv: list[bytes]) -> None:
+    """Invoke the handler, time it, and write its reply. No policy checks here."""
+    client.clock.pinned = None
+    start = perf_counter_ns()
+    try:
+        reply = cmd.handler(client, argv)
+    except ErrorReply as error:
+        reply = error
+    cmd.usec += (perf_counter_ns() - start) // 1000
+    cmd.calls += 1
+    client.last_command = cmd
     if type(reply) is Raw:
         client.out += reply.data
-    elif type(reply) is ErrorReply:
+    elif isinstance(reply, ErrorReply):
         cmd.failed_calls += 1
         reply_error(client, reply)
     else:

@@ -144,9 +144,15 @@ class ShoalServer:
         node = self.node
         clients = self.clients
         listeners = self.listeners
+        poll = epoll.poll
+        checkpoint = trio.lowlevel.checkpoint
         while not node.shutdown_requested:
-            await trio.lowlevel.wait_readable(epfd)
-            for fd, mask in epoll.poll(0):
+            events = poll(0)
+            if not events:
+                # Idle: sleep in trio until some socket is ready.
+                await trio.lowlevel.wait_readable(epfd)
+                continue
+            for fd, mask in events:
                 client = clients.get(fd)
                 if client is None:
                     if fd in listeners:
@@ -162,6 +168,9 @@ class ShoalServer:
                         self._flush(client)
                         self._close(client)
                 node.pending_close.clear()
+            # Busy: let other tasks run, then look again without re-arming trio's
+            # own epoll (cheaper than wait_readable while work keeps arriving).
+            await checkpoint()
 
     def _accept(self, listener: socket.socket) -> None:
         node = self.node
@@ -280,5 +289,7 @@ class ShoalServer:
 def _format_addr(addr) -> str:
     if isinstance(addr, tuple):
         host, port = addr[0], addr[1]
+        if ":" in host:
+            return f"[{host}]:{port}"  # IPv6, bracketed as Redis prints it
         return f"{host}:{port}"
     return f"{addr}:0"

@@ -62,7 +62,16 @@ def reply_end(buf: bytes, pos: int = 0) -> int:
 
 
 class ReplyError(Exception):
-    pass
+    """An error reply; equal to another with the same text, so normalised replies compare."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplyError) and other.args == self.args
+
+    def __hash__(self) -> int:
+        return hash(self.args)
+
+    def __lt__(self, other: object) -> bool:
+        return str(self) < str(other)
 
 
 def parse(raw: bytes):

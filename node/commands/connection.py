@@ -6,13 +6,14 @@ import hmac
 
 from node.commands.args import SYNTAX_ERROR, parse_int
 from node.commands.table import command
+from node.dispatch import cstr
 from node.core import VERSION
 from node.resp import OK, PONG, ErrorReply, SimpleString
 
 _WRONGPASS = ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
 _HELLO_NOAUTH = ErrorReply(
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-    "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
     "select the RESP protocol version at the same time"
 )
 
@@ -40,7 +41,8 @@ def authenticate(client, username: bytes, password: bytes) -> None:
     client.refresh_gate()
 
 
-@command("ping", -1, "fast", group="connection", summary="Ping the server", since="1.0.0")
+@command("ping", -1, "fast", group="connection", summary="Ping the server", since="1.0.0", complexity="O(1)",
+         tips=("request_policy:all_shards", "response_policy:all_succeeded"))
 def ping(client, argv):
     if len(argv) > 2:
         raise ErrorReply("ERR wrong number of arguments for 'ping' command")
@@ -52,20 +54,21 @@ def ping(client, argv):
     return PONG
 
 
-@command("echo", 2, "fast", group="connection", summary="Echo the given string", since="1.0.0")
+@command("echo", 2, "loading stale fast", group="connection", summary="Echo the given string", since="1.0.0",
+         complexity="O(1)")
 def echo(client, argv):
     return argv[1]
 
 
-@command("quit", -1, "allow_busy no_auth fast", group="connection",
-         summary="Close the connection", since="1.0.0")
+@command("quit", -1, "noscript loading stale fast no_auth allow_busy", group="connection",
+         summary="Close the connection", since="1.0.0", complexity="O(1)")
 def quit_(client, argv):
     client.close_after_reply = True
     return OK
 
 
 @command("select", 2, "loading stale fast", group="connection",
-         summary="Change the selected database for the current connection", since="1.0.0")
+         summary="Change the selected database for the current connection", since="1.0.0", complexity="O(1)")
 def select(client, argv):
     index = parse_int(argv[1])
     if client.node.cluster_enabled and index != 0:
@@ -77,7 +80,8 @@ def select(client, argv):
 
 
 @command("auth", -2, "noscript loading stale fast no_auth allow_busy", group="connection",
-         summary="Authenticate to the server", since="1.0.0")
+         summary="Authenticate to the server", since="1.0.0",
+         complexity="O(N) where N is the number of passwords defined for the user")
 def auth(client, argv):
     if len(argv) > 3:
         raise SYNTAX_ERROR
@@ -95,35 +99,36 @@ def auth(client, argv):
 
 
 @command("hello", -1, "noscript loading stale fast no_auth allow_busy", group="connection",
-         summary="Handshake with Redis", since="6.0.0")
+         summary="Handshake with Redis", since="6.0.0", complexity="O(1)")
 def hello(client, argv):
+    """HELLO, with Redis 7.0's order: each option takes effect as it is parsed.
+
+    So ``HELLO 3 AUTH u p bogus`` leaves the client authenticated although the
+    reply is a syntax error, and a SETNAME before a failing option sticks;
+    only the protocol switch waits until everything succeeded.
+    """
     version = None
     if len(argv) >= 2:
         version = parse_int(argv[1], ErrorReply("ERR Protocol version is not an integer or out of range"))
         if version < 2 or version > 3:
             raise ErrorReply("NOPROTO unsupported protocol version")
-    credentials = None
-    name = None
     i = 2
     while i < len(argv):
         option = argv[i].lower()
         more = len(argv) - i - 1
         if option == b"auth" and more >= 2:
-            credentials = (argv[i + 1], argv[i + 2])
+            authenticate(client, argv[i + 1], argv[i + 2])
             i += 3
         elif option == b"setname" and more >= 1:
             name = argv[i + 1]
             if not valid_client_name(name):
                 raise ErrorReply("ERR Client names cannot contain spaces, newlines or special characters.")
+            client.name = name
             i += 2
         else:
-            raise ErrorReply("ERR Syntax error in HELLO option '%s'" % argv[i].decode("utf-8", "surrogateescape"))
-    if credentials is not None:
-        authenticate(client, *credentials)
+            raise ErrorReply("ERR Syntax error in HELLO option '%s'" % cstr(argv[i]))
     if not client.authenticated:
         raise _HELLO_NOAUTH
-    if name is not None:
-        client.name = name
     if version is not None:
         client.resp3 = version == 3
     node = client.node
@@ -139,7 +144,7 @@ def hello(client, argv):
 
 
 @command("reset", 1, "noscript loading stale fast no_auth allow_busy", group="connection",
-         summary="Reset the connection", since="6.2.0")
+         summary="Reset the connection", since="6.2.0", complexity="O(1)")
 def reset(client, argv):
     node = client.node
     if node.reset_hook is not None:

@@ -118,7 +118,12 @@ class Command:
         self.parent = parent
         self.subcommands: dict[bytes, Command] = {}
         self.is_write = "write" in self.flags
-        self.categories = self._derive_categories(tuple(acl))
+        # A bare container (CLIENT, OBJECT) is only a namespace: Redis gives it
+        # no category but @slow; its subcommands carry the real ones.
+        if handler is None and parent is None:
+            self.categories = ("slow",)
+        else:
+            self.categories = self._derive_categories(tuple(acl))
         self.calls = 0
         self.usec = 0
         self.failed_calls = 0

@@ -11,7 +11,12 @@ Why per-slot dicts, even outside cluster mode:
 
 Expiry times live in per-slot side dicts for volatile keys only (wrapping every
 value with its TTL would cost ~65 bytes per key). A key whose time has passed
-is never returned: every read goes through ``lookup``, which deletes it.
+is never returned: every read goes through ``lookup``, which deletes it, and
+the listing methods (``keys``, ``scan``, ``random_key``, ``iter_keys``) skip it.
+``volatile_slots`` is the set of slots whose side dict is not empty, kept in
+step by ``set_expire``/``_drop_expire`` (the only writers of ``expires``) and
+changed only when a slot gains its first or loses its last TTL, so the active
+expiry cycle can visit just those slots instead of all 16384.
 
 Time is injected: ``clock.now()`` returns unix milliseconds, pinned once per
 command by the dispatcher, as Redis does, so one command sees one "now"
@@ -20,11 +25,17 @@ throughout.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Callable, Iterator
 
+from node.engine.values import TYPE_NAMES
 from slots import SLOT_COUNT, keyslot
 
 __all__ = ["Database", "EMPTY"]
+
+_SLOT_MASK = SLOT_COUNT - 1
+# Below this many slots with TTLs, active expiry sorts them instead of walking all slots.
+_SPARSE_SLOTS = 1024
 
 
 class _EmptySlot(dict):
@@ -46,6 +57,7 @@ class Database:
         "expires",
         "size",
         "volatile",
+        "volatile_slots",
         "clock",
         "on_expire",
         "on_modify",
@@ -60,6 +72,7 @@ class Database:
         self.expires: list[dict] = [EMPTY] * SLOT_COUNT
         self.size = 0
         self.volatile = 0
+        self.volatile_slots: set[int] = set()
         self.clock = clock  # has now() -> unix ms, pinned per command
         #: Called with (db, key) when a key is removed because its time passed.
         self.on_expire: Callable[[Database, bytes], None] | None = None
@@ -156,6 +169,7 @@ class Database:
         exp = self.expires[slot]
         if exp is EMPTY:
             exp = self.expires[slot] = {}
+            self.volatile_slots.add(slot)
         if key not in exp:
             self.volatile += 1
         exp[key] = when_ms
@@ -179,12 +193,13 @@ class Database:
         self.expires = [EMPTY] * SLOT_COUNT
         self.size = 0
         self.volatile = 0
+        self.volatile_slots = set()
         self.avg_ttl = 0
         return removed
 
     def swap_contents(self, other: "Database") -> None:
         """Exchange all keys with ``other`` (SWAPDB); indexes stay put."""
-        for name in ("dicts", "expires", "size", "volatile", "avg_ttl"):
+        for name in ("dicts", "expires", "size", "volatile", "volatile_slots", "avg_ttl"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)
@@ -206,6 +221,7 @@ class Database:
         self.volatile -= 1
         if not exp:
             self.expires[slot] = EMPTY
+            self.volatile_slots.discard(slot)
 
     def _expire(self, slot: int, key: bytes) -> None:
         self._remove(slot, key)
@@ -234,6 +250,83 @@ class Database:
                         continue
                 yield key
 
+    def keys(self, match: Callable[[bytes], bool] | None = None) -> list[bytes]:
+        """Every live key (KEYS), filtered by ``match`` if given. Deletes nothing, like Redis."""
+        now = self.now() if self.volatile else 0
+        out: list[bytes] = []
+        append = out.append
+        for slot, d in enumerate(self.dicts):
+            if not d:
+                continue
+            exp = self.expires[slot]
+            if match is None and not exp:
+                out += d
+                continue
+            for key in d:
+                if match is not None and not match(key):
+                    continue
+                if exp:
+                    when = exp.get(key)
+                    if when is not None and when < now:
+                        continue
+                append(key)
+        return out
+
+    def scan(
+        self,
+        cursor: int,
+        count: int,
+        match: Callable[[bytes], bool] | None = None,
+        type_name: bytes | None = None,
+    ) -> tuple[int, list[bytes]]:
+        """One SCAN step: ``(next_cursor, keys)``; the cursor is the next slot to visit.
+
+        Whole slots are returned, so a key present from the first call to the
+        last is reported however the keyspace changes in between (it may be
+        reported twice only if it moves slot, which a key never does). Like
+        Redis, ``count`` bounds the keys *examined* before filtering, so a
+        selective MATCH can yield empty pages with a non-zero cursor. Expired
+        keys met on the way are deleted (Redis's ``expireIfNeeded``).
+        ``type_name`` must be lower case.
+        """
+        if cursor >= SLOT_COUNT:
+            return 0, []
+        dicts = self.dicts
+        expires = self.expires
+        now = self.now() if self.volatile else 0
+        names = TYPE_NAMES
+        out: list[bytes] = []
+        examined = 0
+        for slot in range(cursor, SLOT_COUNT):
+            d = dicts[slot]
+            if not d:
+                continue
+            examined += len(d)
+            exp = expires[slot]
+            if exp:
+                for key, when in [(k, exp.get(k)) for k in d]:
+                    if when is not None and when < now:
+                        self._expire(slot, key)
+                        continue
+                    if match is not None and not match(key):
+                        continue
+                    if type_name is not None and names.get(type(d[key])) != type_name:
+                        continue
+                    out.append(key)
+            elif match is None and type_name is None:
+                out += d
+            else:
+                for key, value in d.items():
+                    if match is not None and not match(key):
+                        continue
+                    if type_name is not None and names.get(type(value)) != type_name:
+                        continue
+                    out.append(key)
+            if examined >= count:
+                slot += 1
+                return (slot if slot < SLOT_COUNT else 0), out
+        return 0, out
+
     def random_key(self, rng) -> bytes | None:
         """A uniformly random live key, or None if there are none.
 
@@ -260,28 +353,43 @@ class Database:
     def expire_slots(self, start_slot: int, max_keys: int, now_ms: int) -> tuple[int, int, int]:
         """Check the volatile keys of slots from ``start_slot`` on, deleting expired ones.
 
-        Stops after about ``max_keys`` volatile keys or one full turn. Returns
-        ``(next_slot, checked, expired)`` so the caller can keep a cursor and
-        decide, like Redis's cycle, whether the expired fraction calls for
-        another round.
+        Visits only slots holding volatile keys, in slot order and wrapping
+        around, whole slots at a time, until about ``max_keys`` keys were
+        checked or every volatile slot was seen once. Returns ``(next_slot,
+        checked, expired)`` so the caller keeps a cursor and decides, like
+        Redis's cycle, whether the expired fraction calls for another round.
         """
         checked = expired = 0
-        slot = start_slot
         ttl_sum = ttl_count = 0
-        for _ in range(SLOT_COUNT):
-            exp = self.expires[slot]
-            if exp:
-                for key, when in list(exp.items()):
-                    checked += 1
-                    if when < now_ms:
-                        self._expire(slot, key)
-                        expired += 1
-                    else:
-                        ttl_sum += when - now_ms
-                        ttl_count += 1
-            slot = (slot + 1) % SLOT_COUNT
+        slot = start_slot
+        volatile_slots = self.volatile_slots
+        if not volatile_slots:
+            return slot, 0, 0
+        if len(volatile_slots) < _SPARSE_SLOTS:
+            # Few volatile slots: jump between them rather than walk the empty ones.
+            ordered = sorted(volatile_slots)
+            first = bisect_left(ordered, start_slot)
+            visit = ordered[first:] + ordered[:first]
+        else:
+            # Most slots are volatile: walking the list is cheaper than sorting.
+            visit = range(start_slot, start_slot + SLOT_COUNT)
+        expires = self.expires
+        for slot in visit:
+            slot &= _SLOT_MASK
+            exp = expires[slot]
+            if not exp:
+                continue
+            for key, when in list(exp.items()):
+                checked += 1
+                if when < now_ms:
+                    self._expire(slot, key)
+                    expired += 1
+                else:
+                    ttl_sum += when - now_ms
+                    ttl_count += 1
             if checked >= max_keys:
                 break
+        slot = (slot + 1) & _SLOT_MASK
         if ttl_count:
             # Same smoothing as Redis: mostly the old estimate, some of the sample.
             sample = ttl_sum // ttl_count

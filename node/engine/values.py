@@ -8,14 +8,28 @@ register their Python classes here as they arrive (S2).
 
 from __future__ import annotations
 
+import copy
+from typing import Callable
+
 from node.resp.parser import string2ll
 
-__all__ = ["STRING_TYPES", "TYPE_NAMES", "is_string", "string_encoding", "type_name"]
+__all__ = [
+    "COPIERS", "ENCODINGS", "STRING_TYPES", "TYPE_NAMES", "copy_value", "is_string", "object_encoding",
+    "string_encoding", "type_name",
+]
 
 STRING_TYPES = (bytes, bytearray)
 
 #: Python class of a stored value -> Redis type name (TYPE, SCAN TYPE).
 TYPE_NAMES: dict[type, bytes] = {bytes: b"string", bytearray: b"string"}
+
+#: Python class of a stored value -> function giving its OBJECT ENCODING name.
+#: Types registered in TYPE_NAMES without an entry here report their type name.
+ENCODINGS: dict[type, Callable[[object], bytes]] = {}
+
+#: Python class of a stored value -> function making an independent copy (COPY).
+#: Unregistered types fall back to ``copy.deepcopy``, correct if slower.
+COPIERS: dict[type, Callable[[object], object]] = {bytes: lambda v: v, bytearray: bytearray}
 
 _EMBSTR_MAX = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
 
@@ -36,3 +50,22 @@ def string_encoding(value) -> bytes:
     if len(value) <= 20 and string2ll(value) is not None:
         return b"int"
     return b"embstr" if len(value) <= _EMBSTR_MAX else b"raw"
+
+
+def object_encoding(value) -> bytes:
+    """What OBJECT ENCODING prints for ``value``."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return string_encoding(value)
+    encoder = ENCODINGS.get(kind)
+    return encoder(value) if encoder is not None else TYPE_NAMES[kind]
+
+
+def copy_value(value):
+    """An independent copy of a stored value (bytes are immutable and shared).
+
+    A ``bytearray`` stays a ``bytearray``: Redis's ``dupStringObject`` keeps a
+    raw string raw.
+    """
+    copier = COPIERS.get(type(value))
+    return copier(value) if copier is not None else copy.deepcopy(value)

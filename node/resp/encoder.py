@@ -28,13 +28,17 @@ def format_double(value: float) -> bytes:
     """Redis's text for a double reply: ``%.17g``, with inf spelled ``inf``."""
     if math.isinf(value):
         return b"inf" if value > 0 else b"-inf"
+    if value != value:  # glibc's printf keeps the sign of a NaN; Python's does not
+        return b"-nan" if math.copysign(1.0, value) < 0 else b"nan"
     return b"%.17g" % value
 
 
 def _error_line(message: str) -> bytes:
-    # An error line must stay one line: Redis replaces CR/LF with spaces.
-    text = message.replace("\r", " ").replace("\n", " ").encode("utf-8", "surrogateescape")
-    return b"-" + text + b"\r\n"
+    # An error line must stay one line. As Redis's addReplyErrorFormat does,
+    # CR/LF are trimmed from both ends and turned into spaces inside.
+    if "\r" in message or "\n" in message:
+        message = message.strip("\r\n").replace("\r", " ").replace("\n", " ")
+    return b"-" + message.encode("utf-8", "surrogateescape") + b"\r\n"
 
 
 def write_reply(out: bytearray, value: object, resp3: bool) -> None:

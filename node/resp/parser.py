@@ -16,21 +16,42 @@ Two engines, one behaviour:
 
 * ``_next_pure`` is a line-by-line port of the rules of Redis 7.0's
   ``processMultibulkBuffer``/``processInlineBuffer``: header lines end at the
-  first CR (a NUL before it counts as "no CR yet", as C's ``strchr`` sees it),
-  numbers follow ``string2ll`` (no sign but ``-``, no leading zeros), counts
-  <= 0 are empty requests, and the two bytes after a bulk are skipped unread.
+  first CR and inline lines at the first LF, where a NUL before it counts as
+  "no end yet" (C's ``strchr`` stops at NUL), numbers follow ``string2ll`` (no
+  sign but ``-``, no leading zeros), counts <= 0 are empty requests, and the
+  two bytes after a bulk are skipped unread. Redis checks the 64 KB limit on
+  header and inline lines only when a read leaves the line unterminated, so
+  its outcome depends on read sizes; here a line longer than 64 KB is an error
+  however it arrives (the result never depends on how the bytes are chunked).
 
 * The hiredis fast path parses whole batches in C. hiredis reads any RESP
-  type, not just requests, so its output is accepted only when every argument
-  came back as ``bytes`` and the batch holds nothing that hiredis would read
-  as a non-bulk string (``\\r\\n+`` or ``\\r\\n=``). A copy of the bytes fed
-  since the last clean command boundary is kept; on anything doubtful --
-  a hiredis error, a suspicious batch, a half-received command -- the
-  remaining bytes are handed to the pure engine, which then decides exactly
-  as Redis would. False alarms only cost speed.
+  type, not just requests, so its output is accepted only when it is provably
+  what Redis would parse:
+
+  - A command is a ``list`` whose items are all ``bytes``. hiredis gives
+    ``bytes`` for ``$`` bulks but also for ``+``, ``=`` and ``(`` items, and a
+    ``list`` for a top-level ``~`` set or ``|`` attribute. While the bytes fed
+    since the last clean boundary hold none of ``+=(~|``, every accepted
+    command therefore is a canonical ``*``/``$`` request (hiredis's number
+    parsing is as strict as Redis's). If any of them occurs, each command is
+    instead checked against the bytes: ``*<n>\r\n`` and each ``$<len>\r\n``
+    must be exactly where a canonical encoding puts them.
+  - A clean boundary is known only when hiredis holds no unread byte *before*
+    a ``gets()`` (afterwards it may be in the middle of an array whose header
+    it already consumed).
+
+  A copy of the bytes fed since the last clean boundary is kept; on anything
+  doubtful -- a hiredis error, a failed check, a half-received command -- the
+  rest, from the end of the last accepted command, goes to the pure engine,
+  which decides exactly as Redis would. The pure engine hands the stream back
+  at the next command boundary, at most once per ``feed`` (so that a stream
+  hiredis keeps doubting costs linear, not quadratic, copying). False alarms
+  only cost speed.
 """
 
 from __future__ import annotations
+
+import re
 
 from node.resp.inline import split_inline_args
 
@@ -85,6 +106,15 @@ def string2ll(text: bytes) -> int | None:
     return value
 
 
+# An array header of 100000+ items: hiredis would allocate them all up front.
+_big_array = re.compile(rb"\*[0-9]{6}").search
+_big_aggregate = re.compile(rb"[*~>|][0-9]{6}").search
+
+_HEADS = 4096
+_ARRAY_HEADS = [b"*%d\r\n" % n for n in range(_HEADS)]
+_BULK_HEADS = [b"$%d\r\n" % n for n in range(_HEADS)]
+
+
 def _wire_size(command: list[bytes]) -> int:
     """Bytes a canonically encoded multibulk request occupies."""
     size = len(b"%d" % len(command)) + 3
@@ -105,11 +135,13 @@ class RequestParser:
         "_reader",
         "_copy",
         "_emitted",
+        "_off",
         "_argc_left",
         "_args",
         "_bulk_len",
         "_failed",
         "_suspect",
+        "_may_hand_back",
     )
 
     def __init__(self, *, max_bulk_len: int = 512 * 1024 * 1024, use_hiredis: bool = True) -> None:
@@ -128,30 +160,55 @@ class RequestParser:
         self._reader = _hiredis.Reader() if (use_hiredis and HAVE_HIREDIS) else None
         self._copy = bytearray()
         self._emitted: list[list[bytes]] = []
-        # Set when the fed bytes may hold a non-bulk string hiredis would accept.
+        # Set when ``_copy`` holds a byte that may start a non-bulk item hiredis
+        # would turn into bytes or a list; ``_off`` is then tracked exactly.
         self._suspect = False
+        self._off = 0
+        # Whether the pure engine may give the stream back to hiredis (once per feed).
+        self._may_hand_back = False
 
     # ------------------------------------------------------------------ input
 
     def feed(self, data: bytes) -> None:
-        if self._reader is not None and self._pure_idle():
+        self._may_hand_back = True
+        if self._reader is not None and self._pos >= len(self._buf) and self._argc_left == 0:
+            if self._buf:
+                self._buf.clear()
+                self._pos = 0
             self._feed_fast(data)
         else:
             self._buf += data
 
-    def _feed_fast(self, data: bytes) -> None:
-        joint = self._copy[-2:] + data[:2]  # a pattern may straddle two feeds
-        if b"\r\n+" in data or b"\r\n=" in data or b"\r\n+" in joint or b"\r\n=" in joint:
+    def _feed_fast(self, data) -> None:
+        if _big_array(data) is not None or (
+            (b"~" in data or b">" in data or b"|" in data) and _big_aggregate(data) is not None
+        ):
+            # hiredis would allocate the whole list at the header, and freeing an
+            # unfinished one of 2**31 slots takes seconds: keep it away from hiredis.
+            if self._copy:
+                self._to_pure()
+            self._buf += data
+            return
+        if not self._suspect and (
+            b"+" in data or b"=" in data or b"(" in data or b"~" in data or b"|" in data
+        ):
+            self._off = self._consumed()
             self._suspect = True
         self._reader.feed(data)
         self._copy += data
 
     def pending_bytes(self) -> int:
         """Bytes received but not yet returned as commands (the query buffer)."""
-        return len(self._copy) + len(self._buf) - self._pos
+        pending = len(self._buf) - self._pos
+        if self._copy:
+            pending += len(self._copy) - self._consumed()
+        return pending
 
-    def _pure_idle(self) -> bool:
-        return self._pos >= len(self._buf) and self._argc_left == 0
+    def _consumed(self) -> int:
+        """Bytes of ``_copy`` that the commands returned by hiredis occupied."""
+        if self._suspect:
+            return self._off
+        return sum(map(_wire_size, self._emitted))
 
     # ----------------------------------------------------------------- output
 
@@ -165,53 +222,88 @@ class RequestParser:
                 return command
         if self._pos < len(self._buf):
             command = self._next_pure()
-            # A clean boundary: give the rest back to hiredis, which is faster.
-            if self._reader is not None and self._argc_left == 0 and command is not NEED_DATA:
-                self._handoff_to_fast()
+            if command is not NEED_DATA and self._may_hand_back and self._reader is not None:
+                # A clean boundary: give the rest back to hiredis, which is
+                # faster -- if it looks like a multibulk request at all.
+                pos = self._pos
+                if pos < len(self._buf) and self._buf[pos] == 0x2A:
+                    self._may_hand_back = False
+                    self._hand_back()
             return command
         return NEED_DATA
 
     def _next_fast(self):
-        """One command from hiredis, or None after moving the work to the pure engine."""
-        copy = self._copy
-        if self._suspect or self.unauthenticated:
-            command = None
-        else:
+        """One command from hiredis, NEED_DATA, or None after moving the work to the pure engine."""
+        reader = self._reader
+        if not reader.has_data():
+            # Every byte fed came back as whole commands: a clean boundary.
+            self._copy.clear()
+            self._emitted.clear()
+            self._suspect = False
+            self._off = 0
+            return NEED_DATA
+        if not self.unauthenticated:
             try:
-                command = self._reader.gets()
-            except _hiredis.ProtocolError:
+                command = reader.gets()
+            except Exception:  # a protocol error, or MemoryError for a huge array header
                 command = None
-        if command is False:
-            if not self._reader.has_data():
-                # Every byte fed has been returned as commands: a clean boundary.
-                copy.clear()
-                self._emitted.clear()
-                return NEED_DATA
-        elif (
-            type(command) is list
-            and command
-            and all(type(arg) is bytes for arg in command)
-            and (len(copy) <= self.max_bulk_len or all(len(a) <= self.max_bulk_len for a in command))
-        ):
-            self._emitted.append(command)
-            return command
-        # Doubt, or a command still arriving: the pure engine takes over from
-        # the end of the last command hiredis returned.
-        consumed = sum(_wire_size(c) for c in self._emitted)
-        self._buf = bytearray(copy[consumed:])
+            if type(command) is list and command:
+                if self._suspect:
+                    end = self._check_layout(command)
+                    if end >= 0:
+                        self._off = end
+                        return command
+                elif all(type(arg) is bytes for arg in command) and (
+                    len(self._copy) <= self.max_bulk_len or all(len(a) <= self.max_bulk_len for a in command)
+                ):
+                    self._emitted.append(command)
+                    return command
+        # Doubt, or a command still arriving: the pure engine takes over.
+        self._to_pure()
+        return None
+
+    def _to_pure(self) -> None:
+        """Move the bytes after the last command hiredis returned to the (idle) pure engine."""
+        copy = self._copy
+        self._buf = bytearray(memoryview(copy)[self._consumed() :])
         self._pos = 0
         copy.clear()
         self._emitted.clear()
         self._suspect = False
+        self._off = 0
         self._reader = _hiredis.Reader()
-        return None
 
-    def _handoff_to_fast(self) -> None:
-        rest = self._buf[self._pos :]
+    def _check_layout(self, command: list) -> int:
+        """End offset of ``command`` if it sits canonically encoded at ``_off``, else -1.
+
+        hiredis parsed ``command`` from ``_off`` on; if each header it read is
+        the canonical ``*<n>``/``$<len>`` line, every item was a bulk string
+        at the place Redis would read it (trailers are skipped unread by both).
+        """
+        startswith = self._copy.startswith
+        off = self._off
+        count = len(command)
+        head = _ARRAY_HEADS[count] if count < _HEADS else b"*%d\r\n" % count
+        if not startswith(head, off):
+            return -1
+        off += len(head)
+        limit = self.max_bulk_len
+        try:
+            for arg in command:
+                n = len(arg)  # TypeError for an int, float, bool or None item
+                head = _BULK_HEADS[n] if n < _HEADS else b"$%d\r\n" % n
+                if n > limit or not startswith(head, off):
+                    return -1
+                off += len(head) + n + 2
+        except TypeError:
+            return -1
+        return off
+
+    def _hand_back(self) -> None:
+        rest = bytes(memoryview(self._buf)[self._pos :])
         self._buf = bytearray()
         self._pos = 0
-        if rest:
-            self._feed_fast(bytes(rest))
+        self._feed_fast(rest)
 
     # ------------------------------------------------------------ pure engine
 
@@ -219,15 +311,16 @@ class RequestParser:
         self._failed = ProtocolError("Protocol error: " + message)
         raise self._failed
 
-    def _find_cr(self, start: int) -> int:
-        """Index of the first CR from ``start``, or -1; a NUL first counts as none."""
+    def _find(self, char: bytes, start: int) -> int:
+        """Index of the first ``char`` from ``start`` as ``strchr`` finds it, or -1.
+
+        C's ``strchr`` stops at a NUL byte: a NUL before ``char`` means "none".
+        """
         buf = self._buf
-        cr = buf.find(b"\r", start)
-        if cr == -1:
+        at = buf.find(char, start)
+        if at == -1 or buf.find(b"\0", start, at) != -1:
             return -1
-        if buf.find(b"\0", start, cr) != -1:
-            return -1
-        return cr
+        return at
 
     def _compact(self) -> None:
         if self._pos > 65536 and self._pos * 2 > len(self._buf):
@@ -256,11 +349,14 @@ class RequestParser:
     def _parse_inline(self):
         buf = self._buf
         pos = self._pos
-        newline = buf.find(b"\n", pos)
+        newline = self._find(b"\n", pos)
         if newline == -1:
             if len(buf) - pos > INLINE_MAX_SIZE:
                 self._fail("too big inline request")
             return NEED_DATA
+        if newline - pos > INLINE_MAX_SIZE:
+            # Redis would have failed while the line was arriving (see the module docstring).
+            self._fail("too big inline request")
         end = newline
         if end != pos and buf[end - 1] == 0x0D:
             end -= 1
@@ -274,8 +370,8 @@ class RequestParser:
         buf = self._buf
         if self._argc_left == 0:
             pos = self._pos
-            cr = self._find_cr(pos)
-            if cr == -1:
+            cr = self._find(b"\r", pos)
+            if cr == -1 or cr - pos > INLINE_MAX_SIZE:
                 if len(buf) - pos > INLINE_MAX_SIZE:
                     self._fail("too big mbulk count string")
                 return NEED_DATA
@@ -295,8 +391,8 @@ class RequestParser:
         while self._argc_left:
             if self._bulk_len == -1:
                 pos = self._pos
-                cr = self._find_cr(pos)
-                if cr == -1:
+                cr = self._find(b"\r", pos)
+                if cr == -1 or cr - pos > INLINE_MAX_SIZE:
                     if len(buf) - pos > INLINE_MAX_SIZE:
                         self._fail("too big bulk count string")
                     return NEED_DATA
