@@ -104,7 +104,6 @@ class Node:
         self.dbs = [Database(i, self.clock) for i in range(config["databases"])]
         for db in self.dbs:
             db.on_expire = self._count_expired
-            db.on_modify = self._modified
         self.clients: dict[int, object] = {}
         self.next_client_id = 1
         self.stats = Stats()
@@ -113,7 +112,7 @@ class Node:
         self.start_ms = self.clock.wall_ms()
         self.start_monotonic = time.monotonic()
         self.lastsave = self.start_ms // 1000
-        self.dirty = 0
+        self._dirty = 0  # writes not attributed to a database (see ``dirty``)
         self.shutdown_requested = False
         self.shutdown_flags: set[str] = set()
         self.tcp_port = config["port"]
@@ -148,9 +147,14 @@ class Node:
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.stats.expired_keys += 1
 
-    def _modified(self, db: Database, key: bytes) -> None:
-        """Every write to a key passes here: the dirty counter (and WATCH, later)."""
-        self.dirty += 1
+    @property
+    def dirty(self) -> int:
+        """Changes since the last save: each database counts its own writes."""
+        return self._dirty + sum(db.dirty for db in self.dbs)
+
+    @dirty.setter
+    def dirty(self, value: int) -> None:
+        self._dirty = value - sum(db.dirty for db in self.dbs)
 
     # ----------------------------------------------------------- active expiry
 

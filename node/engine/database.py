@@ -29,7 +29,12 @@ from bisect import bisect_left
 from typing import Callable, Iterator
 
 from node.engine.values import TYPE_NAMES
+from binascii import crc_hqx
+
 from slots import SLOT_COUNT, keyslot
+
+_SLOT_MASK = SLOT_COUNT - 1
+_OPEN_BRACE = 0x7B  # b"{": only keys containing it can have a hash tag
 
 __all__ = ["Database", "EMPTY"]
 
@@ -61,6 +66,7 @@ class Database:
         "clock",
         "on_expire",
         "on_modify",
+        "dirty",
         "avg_ttl",
         "hits",
         "misses",
@@ -76,8 +82,11 @@ class Database:
         self.clock = clock  # has now() -> unix ms, pinned per command
         #: Called with (db, key) when a key is removed because its time passed.
         self.on_expire: Callable[[Database, bytes], None] | None = None
-        #: Called with (db, key) whenever a key is written or deleted (WATCH, keyspace events).
+        #: Called with (db, key) whenever a key is written or deleted, when set
+        #: (WATCH, keyspace events). None costs the hot path one test.
         self.on_modify: Callable[[Database, bytes], None] | None = None
+        #: Writes to this database (INFO rdb_changes_since_last_save sums them).
+        self.dirty = 0
         #: Running estimate of the average TTL (ms) of volatile keys, for INFO keyspace.
         self.avg_ttl = 0
         #: Read lookups that found / did not find a key (INFO keyspace_hits/misses).
@@ -94,7 +103,7 @@ class Database:
 
     def lookup(self, key: bytes):
         """The value at ``key``, or None if absent or expired (then deleted)."""
-        slot = keyslot(key)
+        slot = crc_hqx(key, 0) & _SLOT_MASK if _OPEN_BRACE not in key else keyslot(key)
         value = self.dicts[slot].get(key)
         if value is not None and self.volatile:
             when = self.expires[slot].get(key)
@@ -104,12 +113,23 @@ class Database:
         return value
 
     def lookup_read(self, key: bytes):
-        """``lookup`` for read commands: also counts keyspace hits and misses."""
-        value = self.lookup(key)
+        """``lookup`` for read commands: also counts keyspace hits and misses.
+
+        The body of ``lookup`` is repeated here on purpose: this is the path
+        of every GET, and a nested call costs more than the lookup itself.
+        """
+        slot = crc_hqx(key, 0) & _SLOT_MASK if _OPEN_BRACE not in key else keyslot(key)
+        value = self.dicts[slot].get(key)
         if value is None:
             self.misses += 1
-        else:
-            self.hits += 1
+            return None
+        if self.volatile:
+            when = self.expires[slot].get(key)
+            if when is not None and when < self.clock.now():
+                self._expire(slot, key)
+                self.misses += 1
+                return None
+        self.hits += 1
         return value
 
     def exists(self, key: bytes) -> bool:
@@ -129,7 +149,7 @@ class Database:
 
     def set(self, key: bytes, value, *, keep_ttl: bool = False) -> None:
         """Store ``value`` at ``key``; drops any TTL unless ``keep_ttl``."""
-        slot = keyslot(key)
+        slot = crc_hqx(key, 0) & _SLOT_MASK if _OPEN_BRACE not in key else keyslot(key)
         d = self.dicts[slot]
         if d is EMPTY:
             d = self.dicts[slot] = {}
@@ -140,6 +160,7 @@ class Database:
             exp = self.expires[slot]
             if key in exp:
                 self._drop_expire(slot, key)
+        self.dirty += 1
         if self.on_modify is not None:
             self.on_modify(self, key)
 
@@ -149,7 +170,7 @@ class Database:
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it existed (expired keys count as absent)."""
-        slot = keyslot(key)
+        slot = crc_hqx(key, 0) & _SLOT_MASK if _OPEN_BRACE not in key else keyslot(key)
         d = self.dicts[slot]
         if key not in d:
             return False
@@ -159,6 +180,7 @@ class Database:
                 self._expire(slot, key)
                 return False
         self._remove(slot, key)
+        self.dirty += 1
         if self.on_modify is not None:
             self.on_modify(self, key)
         return True
@@ -173,6 +195,7 @@ class Database:
         if key not in exp:
             self.volatile += 1
         exp[key] = when_ms
+        self.dirty += 1
         if self.on_modify is not None:
             self.on_modify(self, key)
 
@@ -182,6 +205,7 @@ class Database:
         if key not in self.expires[slot]:
             return False
         self._drop_expire(slot, key)
+        self.dirty += 1
         if self.on_modify is not None:
             self.on_modify(self, key)
         return True
