@@ -2,10 +2,13 @@
 
 One parser serves the config file, the ``--directive value`` command line
 (turned into config lines exactly as redis-server does) and CONFIG SET. The
-registry below is the single list of directives: each has a type that knows
-how to parse and print its value, a default, and whether it can change at
-run time. Directives that Redis knows and a later issue will act on are
-accepted and reported now, so real redis.conf files load unchanged.
+registry below is the single list of directives, Redis 7.0's list: each has a
+type that knows how to parse and print its value, a default, and whether it
+can change at run time. Types, ranges, defaults and error texts are those of
+Redis 7.0's ``config.c`` (checked against a real redis-server), so that
+``CONFIG GET`` prints the same text and a bad value fails with the same words.
+Directives that Redis knows and Shoal does not act on yet are accepted and
+reported, so real redis.conf files load unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +19,18 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Config", "ConfigError", "DIRECTIVES", "Directive", "parse_argv", "parse_memory"]
+from node.resp.parser import string2ll
+
+__all__ = [
+    "Config", "ConfigError", "DIRECTIVES", "Directive", "parse_argv", "parse_memory", "config_repr",
+]
+
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
+_UINT_MAX = 2**32 - 1
+_LLONG_MIN = -(2**63)
+_LLONG_MAX = 2**63 - 1
+_ULLONG_MAX = 2**64 - 1
 
 
 class ConfigError(Exception):
@@ -31,28 +45,26 @@ class ConfigError(Exception):
 
 # --------------------------------------------------------------- value types
 
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
 
 def parse_memory(text: str) -> int | None:
-    """``1gb`` -> 1073741824, ``1g`` -> 10**9, plain numbers as-is; None if bad."""
-    units = {
-        "": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3,
-    }
-    t = text.strip().lower()
-    i = len(t)
-    while i > 0 and t[i - 1].isalpha():
-        i -= 1
-    number, unit = t[:i], t[i:]
-    if unit not in units or not number:
-        return None
-    try:
-        value = int(number)
-    except ValueError:
-        return None
-    return value * units[unit]
+    """Redis's ``memtoull``: ``1gb`` -> 1073741824, ``1g`` -> 10**9; None if bad.
 
-
-def _format_memory(value: int) -> str:
-    return str(value)
+    Like the C code: leading digits then a unit (any case); no sign, no
+    spaces; an empty number counts as 0 (``gb`` is 0), a too-large number
+    saturates at ULLONG_MAX (strtoull) and the multiplication wraps modulo
+    2**64 (unsigned arithmetic).
+    """
+    i = 0
+    while i < len(text) and "0" <= text[i] <= "9":
+        i += 1
+    number, unit = text[:i], text[i:].lower()
+    mul = _MEMORY_UNITS.get(unit)
+    if mul is None:
+        return None
+    value = min(int(number), _ULLONG_MAX) if number else 0
+    return (value * mul) & _ULLONG_MAX
 
 
 @dataclass
@@ -64,19 +76,29 @@ class Directive:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
-    multi: bool = False  # enum that takes several values (e.g. none of ours yet)
     protected: bool = False  # CONFIG SET needs enable-protected-configs
     aliases: tuple[str, ...] = ()
     sensitive: bool = False
-    parse: Callable[[list[str]], object] | None = field(default=None, repr=False)
+    hidden: bool = False  # CONFIG GET only by exact name, as Redis's HIDDEN_CONFIG
+    multi_arg: bool = False  # takes several words (CONFIG SET splits its value on spaces)
+    unsigned: bool = False  # memory value kept as an unsigned 64-bit number
+    percent: bool = False  # memory value that also accepts ``N%`` (stored as -N)
+    #: enum names that are spellings of another (oom-score-adj relative == yes)
+    synonyms: dict = field(default_factory=dict)
+    parse: Callable[..., object] | None = field(default=None, repr=False)
     render: Callable[[object], str] | None = field(default=None, repr=False)
+    adjust: Callable[[object], object] | None = field(default=None, repr=False)
 
-    def parse_args(self, args: list[str]) -> object:
+    def parse_args(self, args: list[str], current: object = None) -> object:
         if self.parse is not None:
-            return self.parse(args)
-        if len(args) != 1:
-            raise ConfigError("wrong number of arguments")
-        arg = args[0]
+            value = self.parse(args, current)
+        else:
+            if len(args) != 1:
+                raise ConfigError("wrong number of arguments")
+            value = self._parse_one(args[0])
+        return self.adjust(value) if self.adjust is not None else value
+
+    def _parse_one(self, arg: str) -> object:
         if self.kind == "bool":
             low = arg.lower()
             if low not in ("yes", "no"):
@@ -85,15 +107,24 @@ class Directive:
         if self.kind in ("int", "memory"):
             if self.kind == "memory":
                 value = parse_memory(arg)
+                if value is None and self.percent and arg.endswith("%"):
+                    pct = string2ll(arg[:-1].encode("utf-8", "surrogateescape"))
+                    if pct is not None and pct >= 0:
+                        if pct > 100:
+                            raise ConfigError("percentage argument must be less or equal to 100")
+                        return -pct
                 if value is None:
-                    raise ConfigError("argument must be a memory value")
+                    raise ConfigError(
+                        "argument must be a memory or percent value" if self.percent
+                        else "argument must be a memory value")
+                if not self.unsigned and value > _LLONG_MAX:
+                    value -= 2**64  # stored in a signed long long, as Redis does
             else:
-                try:
-                    value = int(arg)
-                except ValueError:
-                    raise ConfigError("argument couldn't be parsed into an integer") from None
-            lo = self.minimum if self.minimum is not None else -(2**63)
-            hi = self.maximum if self.maximum is not None else 2**63 - 1
+                value = string2ll(arg.encode("utf-8", "surrogateescape"))
+                if value is None:
+                    raise ConfigError("argument couldn't be parsed into an integer")
+            lo = self.minimum if self.minimum is not None else _LLONG_MIN
+            hi = self.maximum if self.maximum is not None else _LLONG_MAX
             if not lo <= value <= hi:
                 raise ConfigError(f"argument must be between {lo} and {hi} inclusive")
             return value
@@ -101,7 +132,7 @@ class Directive:
             low = arg.lower()
             if low not in self.choices:
                 raise ConfigError("argument(s) must be one of the following: " + ", ".join(self.choices))
-            return low
+            return self.synonyms.get(low, low)
         return arg
 
     def format(self, value: object) -> str:
@@ -109,75 +140,72 @@ class Directive:
             return self.render(value)
         if self.kind == "bool":
             return "yes" if value else "no"
+        if self.percent and isinstance(value, int) and value < 0:
+            return f"{-value}%"
         return str(value)
 
 
-def _parse_save(args: list[str]) -> list[tuple[int, int]]:
+def _parse_save(args: list[str], current) -> list[tuple[int, int]]:
     if len(args) == 1 and args[0] == "":
         return []
     if len(args) % 2:
         raise ConfigError("Invalid save parameters")
     points = []
     for seconds, changes in zip(args[::2], args[1::2]):
-        try:
-            s, c = int(seconds), int(changes)
-        except ValueError:
-            raise ConfigError("Invalid save parameters") from None
-        if s < 1 or c < 0:
+        s, c = _strtoll(seconds), _strtoll(changes)
+        if s is None or c is None or s < 1 or c < 0:
             raise ConfigError("Invalid save parameters")
         points.append((s, c))
     return points
+
+
+def _strtoll(text: str) -> int | None:
+    """C's strtoll with the whole string required: leading spaces and a sign are fine."""
+    t = text.lstrip(" \t\n\r\f\v")
+    body = t[1:] if t[:1] in ("+", "-") else t
+    if not body or not body.isdigit() or not body.isascii():
+        return None
+    return max(_LLONG_MIN, min(_LLONG_MAX, int(t)))
 
 
 def _render_save(points) -> str:
     return " ".join(f"{s} {c}" for s, c in points)
 
 
-def _parse_words(args: list[str]) -> list[str]:
-    words: list[str] = []
-    for arg in args:
-        words += arg.split()
-    return words
+_DEFAULT_COBL = {"normal": (0, 0, 0), "replica": (268435456, 67108864, 60), "pubsub": (33554432, 8388608, 60)}
 
 
-def _parse_client_output_buffer_limit(args: list[str]) -> dict:
-    words = _parse_words(args)
-    if len(words) % 4:
+def _parse_client_output_buffer_limit(args: list[str], current) -> dict:
+    if len(args) % 4 or not args:
         raise ConfigError("Wrong number of arguments in buffer limit configuration.")
-    limits = dict(_DEFAULT_COBL)
-    for i in range(0, len(words), 4):
-        cls = words[i].lower()
+    limits = dict(current if isinstance(current, dict) else _DEFAULT_COBL)
+    for i in range(0, len(args), 4):
+        cls = args[i].lower()
         if cls == "slave":
             cls = "replica"
         if cls not in ("normal", "replica", "pubsub"):
             raise ConfigError("Invalid client class specified in buffer limit configuration.")
-        hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
-        try:
-            seconds = int(words[i + 3])
-        except ValueError:
-            seconds = -1
-        if hard is None or soft is None or seconds < 0:
+        hard, soft = parse_memory(args[i + 1]), parse_memory(args[i + 2])
+        seconds = _strtoll(args[i + 3])
+        if hard is None or soft is None or seconds is None or seconds < 0:
             raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
         limits[cls] = (hard, soft, seconds)
     return limits
 
 
-_DEFAULT_COBL = {"normal": (0, 0, 0), "replica": (268435456, 67108864, 60), "pubsub": (33554432, 8388608, 60)}
-
-
 def _render_cobl(limits) -> str:
-    return " ".join(f"{cls} {h} {s} {sec}" for cls, (h, s, sec) in limits.items())
+    names = {"normal": "normal", "replica": "slave", "pubsub": "pubsub"}
+    return " ".join(f"{names[cls]} {h} {s} {sec}" for cls, (h, s, sec) in limits.items())
 
 
-def _parse_replicaof(args: list[str]):
+def _parse_replicaof(args: list[str], current):
     if len(args) != 2:
         raise ConfigError("wrong number of arguments")
     if args[0].lower() == "no" and args[1].lower() == "one":
         return None
-    try:
-        port = int(args[1])
-    except ValueError:
-        raise ConfigError("Invalid master port") from None
+    port = _strtoll(args[1])
+    if port is None or not 0 <= port <= 65535:
+        raise ConfigError("Invalid master port")
     return (args[0], port)
 
 
@@ -185,42 +213,168 @@ def _render_replicaof(value) -> str:
     return "" if value is None else f"{value[0]} {value[1]}"
 
 
-_KEYSPACE_EVENT_CHARS = set("KEg$lshzxetmdnA")
+# notify-keyspace-events: Redis keeps a bit set and prints it back in a fixed order.
+_EVENT_CLASSES = "g$lshzxetd"  # what 'A' stands for, in printing order
+_EVENT_ORDER = "g$lshzxetdn"
 
 
-def _parse_notify(args: list[str]) -> str:
+def _parse_notify(args: list[str], current) -> str:
     if len(args) != 1:
         raise ConfigError("wrong number of arguments")
-    if any(c not in _KEYSPACE_EVENT_CHARS for c in args[0]):
-        raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    flags: set[str] = set()
+    for c in args[0]:
+        if c == "A":
+            flags.update(_EVENT_CLASSES)
+        elif c in _EVENT_ORDER or c in "KEm":
+            flags.add(c)
+        else:
+            raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    if flags.issuperset(_EVENT_CLASSES):
+        text = "A" + ("n" if "n" in flags else "")
+    else:
+        text = "".join(c for c in _EVENT_ORDER if c in flags)
+    return text + "".join(c for c in "KEm" if c in flags)
+
+
+def _parse_oom_values(args: list[str], current) -> str:
+    if len(args) != 3:
+        raise ConfigError("wrong number of arguments")
+    values = []
+    for arg in args:
+        v = _strtoll(arg)
+        if v is None or not -2000 <= v <= 2000:
+            raise ConfigError("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")
+        values.append(v)
+    return " ".join(map(str, values))
+
+
+def _parse_percentiles(args: list[str], current) -> list[float]:
+    if len(args) == 1 and args[0] == "":
+        return []
+    values = []
+    for arg in args:
+        try:
+            v = float(arg)
+        except ValueError:
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
+        if not 0.0 <= v <= 100.0:
+            raise ConfigError("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+        values.append(v)
+    return values
+
+
+def _render_percentile(v: float) -> str:
+    text = f"{v:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_SHUTDOWN_FLAGS = ("default", "save", "nosave", "now", "force")
+
+
+def _parse_shutdown_flags(args: list[str], current) -> str:
+    flags = set()
+    for arg in args:
+        low = arg.lower()
+        if low not in _SHUTDOWN_FLAGS:
+            raise ConfigError("argument(s) must be one of the following: " + ", ".join(_SHUTDOWN_FLAGS))
+        flags.add(low)
+    if "save" in flags and "nosave" in flags:
+        raise ConfigError("shutdown options SAVE and NOSAVE can't be used simultaneously")
+    flags.discard("default")
+    return " ".join(f for f in _SHUTDOWN_FLAGS if f in flags) or "default"
+
+
+def _parse_bind(args: list[str], current) -> list[str]:
+    if len(args) == 1 and args[0] == "":
+        return []
+    if len(args) > 16:
+        raise ConfigError("Too many bind addresses specified.")
+    return list(args)
+
+
+def _parse_dbfilename(args: list[str], current) -> str:
+    if len(args) != 1:
+        raise ConfigError("wrong number of arguments")
+    if "/" in args[0]:
+        raise ConfigError("dbfilename can't be a path, just a filename")
     return args[0]
+
+
+_TITLE_VARS = {"title", "listen-addr", "server-mode", "port", "tls-port", "unixsocket", "config-file"}
+
+
+def _parse_title(args: list[str], current) -> str:
+    if len(args) != 1:
+        raise ConfigError("wrong number of arguments")
+    text, i, ok = args[0], 0, True
+    while i < len(text):
+        if text[i] == "{":
+            end = text.find("}", i)
+            if end == -1 or text[i + 1:end] not in _TITLE_VARS:
+                ok = False
+                break
+            i = end + 1
+        elif text[i] == "}":
+            ok = False
+            break
+        else:
+            i += 1
+    if not ok or not text.strip():
+        raise ConfigError("template format is invalid or contains unknown variables")
+    return text
+
+
+def _clamp_hz(value: int) -> int:
+    """Redis clamps hz into [CONFIG_MIN_HZ, CONFIG_MAX_HZ] = [1, 500] and reports the result."""
+    return max(1, min(500, value))
 
 
 def _d(name, kind, default, **kw) -> Directive:
     return Directive(name, kind, default, **kw)
 
 
-_LOGLEVELS = ("debug", "verbose", "notice", "warning", "nothing")
+def _int(name, default, lo, hi, **kw) -> Directive:
+    return Directive(name, "int", default, minimum=lo, maximum=hi, **kw)
+
+
+def _mem(name, default, lo=0, hi=_LLONG_MAX, **kw) -> Directive:
+    return Directive(name, "memory", default, minimum=lo, maximum=hi, **kw)
+
+
+def _special(name, default, parse, render=None, **kw) -> Directive:
+    return Directive(name, "special", default, parse=parse, render=render, multi_arg=True, **kw)
+
+
+def _one(fn):
+    """A single-argument special parser."""
+    def parse(args, current):
+        if len(args) != 1:
+            raise ConfigError("wrong number of arguments")
+        return fn(args[0])
+    return parse
+
+
+_LOGLEVELS = ("debug", "verbose", "notice", "warning")
 _POLICIES = (
     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
     "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction",
 )
-_INT_MAX = 2**31 - 1
-_LLONG_MAX = 2**63 - 1
+_PROTECTED_ENUM = ("no", "yes", "local")
+_FACILITIES = ("user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
 
 _ALL = [
     # network
-    _d("port", "int", 6379, minimum=0, maximum=65535, mutable=False),
-    _d("bind", "special", ["*", "-::*"], mutable=False,
-       parse=lambda a: _parse_words(a) or ["*", "-::*"], render=lambda v: " ".join(v)),
+    _int("port", 6379, 0, 65535, mutable=False),
+    _special("bind", ["*", "-::*"], _parse_bind, lambda v: " ".join(v), mutable=False),
     _d("bind-source-addr", "string", ""),
     _d("unixsocket", "string", "", mutable=False),
-    _d("unixsocketperm", "int", 0, mutable=False),
+    _int("unixsocketperm", 0, 0, 0o777, mutable=False),
+    _int("socket-mark-id", 0, 0, _UINT_MAX, mutable=False),
     _d("protected-mode", "bool", True),
-    _d("tcp-backlog", "int", 511, minimum=0, maximum=_INT_MAX, mutable=False),
-    _d("timeout", "int", 0, minimum=0, maximum=_INT_MAX),
-    _d("tcp-keepalive", "int", 300, minimum=0, maximum=_INT_MAX),
-    _d("maxclients", "int", 10000, minimum=1, maximum=_INT_MAX),
+    _int("tcp-backlog", 511, 0, _INT_MAX, mutable=False),
+    _int("timeout", 0, 0, _INT_MAX),
+    _int("tcp-keepalive", 300, 0, _INT_MAX),
+    _int("maxclients", 10000, 1, _UINT_MAX),
     # general
     _d("daemonize", "bool", False, mutable=False),
     _d("supervised", "enum", "no", choices=("upstart", "systemd", "auto", "no"), mutable=False),
@@ -229,38 +383,48 @@ _ALL = [
     _d("logfile", "string", "", mutable=False),
     _d("syslog-enabled", "bool", False, mutable=False),
     _d("syslog-ident", "string", "redis", mutable=False),
-    _d("databases", "int", 16, minimum=1, maximum=_INT_MAX, mutable=False),
+    _d("syslog-facility", "enum", "local0", choices=_FACILITIES, mutable=False),
+    _int("databases", 16, 1, _INT_MAX, mutable=False),
     _d("always-show-logo", "bool", False, mutable=False),
     _d("set-proc-title", "bool", True, mutable=False),
-    _d("proc-title-template", "string", "{title} {listen-addr} {server-mode}"),
-    _d("hz", "int", 10, minimum=0, maximum=_INT_MAX),
+    _d("proc-title-template", "special", "{title} {listen-addr} {server-mode}", parse=_parse_title),
+    _int("hz", 10, 0, _INT_MAX, adjust=_clamp_hz),
     _d("dynamic-hz", "bool", True),
-    _d("active-expire-effort", "int", 1, minimum=1, maximum=10),
-    _d("enable-debug-command", "enum", "no", choices=("no", "yes", "local"), mutable=False),
-    _d("enable-protected-configs", "enum", "no", choices=("no", "yes", "local"), mutable=False),
-    _d("enable-module-command", "enum", "no", choices=("no", "yes", "local"), mutable=False),
-    _d("io-threads", "int", 1, minimum=1, maximum=128, mutable=False),
+    _int("active-expire-effort", 1, 1, 10),
+    _d("enable-debug-command", "enum", "no", choices=_PROTECTED_ENUM, mutable=False),
+    _d("enable-protected-configs", "enum", "no", choices=_PROTECTED_ENUM, mutable=False),
+    _d("enable-module-command", "enum", "no", choices=_PROTECTED_ENUM, mutable=False),
+    _int("io-threads", 1, 1, 128, mutable=False),
     _d("io-threads-do-reads", "bool", False, mutable=False),
-    _d("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024, maximum=_LLONG_MAX),
-    _d("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024, maximum=_LLONG_MAX),
-    _d("client-output-buffer-limit", "special", dict(_DEFAULT_COBL),
-       parse=_parse_client_output_buffer_limit, render=_render_cobl),
+    _d("server_cpulist", "string", "", mutable=False),
+    _d("bio_cpulist", "string", "", mutable=False),
+    _d("aof_rewrite_cpulist", "string", "", mutable=False),
+    _d("bgsave_cpulist", "string", "", mutable=False),
+    _d("ignore-warnings", "string", ""),
+    _mem("proto-max-bulk-len", 512 * 1024 * 1024, 1024 * 1024),
+    _mem("client-query-buffer-limit", 1024 * 1024 * 1024, 1024 * 1024),
+    _special("client-output-buffer-limit", dict(_DEFAULT_COBL), _parse_client_output_buffer_limit, _render_cobl),
     _d("crash-log-enabled", "bool", True),
     _d("crash-memcheck-enabled", "bool", True),
     _d("latency-tracking", "bool", True),
-    _d("latency-tracking-info-percentiles", "special", [50.0, 99.0, 99.9],
-       parse=lambda a: [float(x) for x in _parse_words(a)],
-       render=lambda v: " ".join("%g" % x for x in v)),
-    _d("latency-monitor-threshold", "int", 0, minimum=0, maximum=_LLONG_MAX),
-    _d("slowlog-log-slower-than", "int", 10000, minimum=-1, maximum=_LLONG_MAX),
-    _d("slowlog-max-len", "int", 128, minimum=0, maximum=_LLONG_MAX),
+    _special("latency-tracking-info-percentiles", [50.0, 99.0, 99.9], _parse_percentiles,
+             lambda v: " ".join(_render_percentile(x) for x in v)),
+    _int("latency-monitor-threshold", 0, 0, _LLONG_MAX),
+    _int("slowlog-log-slower-than", 10000, -1, _LLONG_MAX),
+    _int("slowlog-max-len", 128, 0, _LLONG_MAX),
     _d("notify-keyspace-events", "special", "", parse=_parse_notify),
-    _d("lua-time-limit", "int", 5000, minimum=0, maximum=_LLONG_MAX, aliases=("busy-reply-threshold",)),
-    _d("shutdown-timeout", "int", 10, minimum=0, maximum=_INT_MAX),
-    _d("shutdown-on-sigint", "special", "default", parse=lambda a: " ".join(a)),
-    _d("shutdown-on-sigterm", "special", "default", parse=lambda a: " ".join(a)),
+    _int("busy-reply-threshold", 5000, 0, _LLONG_MAX, aliases=("lua-time-limit",)),
+    _int("shutdown-timeout", 10, 0, _INT_MAX),
+    _special("shutdown-on-sigint", "default", _parse_shutdown_flags),
+    _special("shutdown-on-sigterm", "default", _parse_shutdown_flags),
     _d("activerehashing", "bool", True),
     _d("activedefrag", "bool", False),
+    _mem("active-defrag-ignore-bytes", 100 * 1024 * 1024, 1, _LLONG_MAX),
+    _int("active-defrag-threshold-lower", 10, 0, 1000),
+    _int("active-defrag-threshold-upper", 100, 0, 1000),
+    _int("active-defrag-cycle-min", 1, 1, 99),
+    _int("active-defrag-cycle-max", 25, 1, 99),
+    _int("active-defrag-max-scan-fields", 1000, 1, _LLONG_MAX),
     _d("jemalloc-bg-thread", "bool", True),
     _d("lazyfree-lazy-eviction", "bool", False),
     _d("lazyfree-lazy-expire", "bool", False),
@@ -268,107 +432,128 @@ _ALL = [
     _d("lazyfree-lazy-user-del", "bool", False),
     _d("lazyfree-lazy-user-flush", "bool", False),
     _d("replica-lazy-flush", "bool", False, aliases=("slave-lazy-flush",)),
-    _d("oom-score-adj", "enum", "no", choices=("no", "yes", "relative", "absolute")),
-    _d("oom-score-adj-values", "special", "0 200 800", parse=lambda a: " ".join(_parse_words(a))),
+    _d("oom-score-adj", "enum", "no", choices=("no", "yes", "relative", "absolute"),
+       synonyms={"relative": "yes"}),
+    _special("oom-score-adj-values", "0 200 800", _parse_oom_values),
     _d("disable-thp", "bool", True, mutable=False),
+    _int("tracking-table-max-keys", 1000000, 0, _LLONG_MAX),
+    _d("propagation-error-behavior", "enum", "ignore", choices=("ignore", "panic", "panic-on-replicas")),
     # security
     _d("requirepass", "string", "", sensitive=True),
     _d("masteruser", "string", ""),
     _d("masterauth", "string", "", sensitive=True),
     _d("aclfile", "string", "", mutable=False),
-    _d("acllog-max-len", "int", 128, minimum=0, maximum=_LLONG_MAX),
+    _int("acllog-max-len", 128, 0, _LLONG_MAX),
     _d("acl-pubsub-default", "enum", "resetchannels", choices=("allchannels", "resetchannels")),
     # memory
-    _d("maxmemory", "memory", 0, minimum=0, maximum=_LLONG_MAX),
+    _mem("maxmemory", 0, 0, _ULLONG_MAX, unsigned=True),
     _d("maxmemory-policy", "enum", "noeviction", choices=_POLICIES),
-    _d("maxmemory-samples", "int", 5, minimum=1, maximum=64),
-    _d("maxmemory-eviction-tenacity", "int", 10, minimum=0, maximum=100),
-    _d("maxmemory-clients", "memory", 0, minimum=0, maximum=_LLONG_MAX),
-    _d("lfu-log-factor", "int", 10, minimum=0, maximum=_INT_MAX),
-    _d("lfu-decay-time", "int", 1, minimum=0, maximum=_INT_MAX),
+    _int("maxmemory-samples", 5, 1, _INT_MAX),
+    _int("maxmemory-eviction-tenacity", 10, 0, 100),
+    _mem("maxmemory-clients", 0, _LLONG_MIN, _LLONG_MAX, percent=True),
+    _int("lfu-log-factor", 10, 0, _INT_MAX),
+    _int("lfu-decay-time", 1, 0, _INT_MAX),
     # persistence
-    _d("save", "special", [(3600, 1), (300, 100), (60, 10000)], parse=_parse_save, render=_render_save),
+    _special("save", [(3600, 1), (300, 100), (60, 10000)], _parse_save, _render_save),
     _d("stop-writes-on-bgsave-error", "bool", True),
     _d("rdbcompression", "bool", True),
-    _d("rdbchecksum", "bool", True),
+    _d("rdbchecksum", "bool", True, mutable=False),
     _d("sanitize-dump-payload", "enum", "no", choices=("no", "yes", "clients")),
-    _d("dbfilename", "string", "dump.rdb", protected=True),
+    _d("dbfilename", "special", "dump.rdb", protected=True, parse=_parse_dbfilename),
     _d("rdb-del-sync-files", "bool", False),
-    _d("rdb-key-save-delay", "int", 0, minimum=-_INT_MAX, maximum=_INT_MAX),
-    _d("dir", "string", "./", protected=True),
+    _int("rdb-key-save-delay", 0, _INT_MIN, _INT_MAX, hidden=True),
+    _int("key-load-delay", 0, _INT_MIN, _INT_MAX, hidden=True),
+    _int("loading-process-events-interval-bytes", 2 * 1024 * 1024, 1024, _INT_MAX, hidden=True),
+    _d("dir", "string", "./", protected=True, render=lambda v: _cwd()),
     _d("appendonly", "bool", False),
     _d("appendfilename", "string", "appendonly.aof", mutable=False),
     _d("appenddirname", "string", "appendonlydir", mutable=False),
-    _d("appendfsync", "enum", "everysec", choices=("always", "everysec", "no")),
+    _d("appendfsync", "enum", "everysec", choices=("everysec", "always", "no")),
     _d("no-appendfsync-on-rewrite", "bool", False),
-    _d("auto-aof-rewrite-percentage", "int", 100, minimum=0, maximum=_INT_MAX),
-    _d("auto-aof-rewrite-min-size", "memory", 64 * 1024 * 1024, minimum=0, maximum=_LLONG_MAX),
+    _int("auto-aof-rewrite-percentage", 100, 0, _INT_MAX),
+    _mem("auto-aof-rewrite-min-size", 64 * 1024 * 1024, 0, _LLONG_MAX),
     _d("aof-load-truncated", "bool", True),
     _d("aof-use-rdb-preamble", "bool", True),
     _d("aof-timestamp-enabled", "bool", False),
+    _d("aof-disable-auto-gc", "bool", False),
     _d("aof-rewrite-incremental-fsync", "bool", True),
     _d("rdb-save-incremental-fsync", "bool", True),
     # replication
-    _d("replicaof", "special", None, parse=_parse_replicaof, render=_render_replicaof,
-       aliases=("slaveof",), mutable=False),
+    _special("replicaof", None, _parse_replicaof, _render_replicaof, aliases=("slaveof",), mutable=False),
     _d("replica-serve-stale-data", "bool", True, aliases=("slave-serve-stale-data",)),
     _d("replica-read-only", "bool", True, aliases=("slave-read-only",)),
+    _d("replica-ignore-disk-write-errors", "bool", False),
     _d("repl-diskless-sync", "bool", True),
-    _d("repl-diskless-sync-delay", "int", 5, minimum=0, maximum=_INT_MAX),
-    _d("repl-diskless-sync-max-replicas", "int", 0, minimum=0, maximum=_INT_MAX),
+    _int("repl-diskless-sync-delay", 5, 0, _INT_MAX),
+    _int("repl-diskless-sync-max-replicas", 0, 0, _INT_MAX),
     _d("repl-diskless-load", "enum", "disabled", choices=("disabled", "on-empty-db", "swapdb")),
-    _d("repl-ping-replica-period", "int", 10, minimum=1, maximum=_INT_MAX, aliases=("repl-ping-slave-period",)),
-    _d("repl-timeout", "int", 60, minimum=1, maximum=_INT_MAX),
+    _int("repl-ping-replica-period", 10, 1, _INT_MAX, aliases=("repl-ping-slave-period",)),
+    _int("repl-timeout", 60, 1, _INT_MAX),
     _d("repl-disable-tcp-nodelay", "bool", False),
-    _d("repl-backlog-size", "memory", 1024 * 1024, minimum=1, maximum=_LLONG_MAX),
-    _d("repl-backlog-ttl", "int", 3600, minimum=0, maximum=_INT_MAX),
-    _d("replica-priority", "int", 100, minimum=0, maximum=_INT_MAX, aliases=("slave-priority",)),
+    _mem("repl-backlog-size", 1024 * 1024, 1, _LLONG_MAX),
+    _int("repl-backlog-ttl", 3600, 0, _LLONG_MAX),
+    _int("replica-priority", 100, 0, _INT_MAX, aliases=("slave-priority",)),
     _d("replica-announced", "bool", True),
     _d("replica-announce-ip", "string", "", aliases=("slave-announce-ip",)),
-    _d("replica-announce-port", "int", 0, minimum=0, maximum=65535, aliases=("slave-announce-port",)),
-    _d("min-replicas-to-write", "int", 0, minimum=0, maximum=_INT_MAX, aliases=("min-slaves-to-write",)),
-    _d("min-replicas-max-lag", "int", 10, minimum=0, maximum=_INT_MAX, aliases=("min-slaves-max-lag",)),
+    _int("replica-announce-port", 0, 0, 65535, aliases=("slave-announce-port",)),
+    _int("min-replicas-to-write", 0, 0, _INT_MAX, aliases=("min-slaves-to-write",)),
+    _int("min-replicas-max-lag", 10, 0, _INT_MAX, aliases=("min-slaves-max-lag",)),
     _d("replica-ignore-maxmemory", "bool", True, aliases=("slave-ignore-maxmemory",)),
     # cluster
     _d("cluster-enabled", "bool", False, mutable=False),
     _d("cluster-config-file", "string", "nodes.conf", mutable=False),
-    _d("cluster-node-timeout", "int", 15000, minimum=0, maximum=_LLONG_MAX),
-    _d("cluster-port", "int", 0, minimum=0, maximum=65535, mutable=False),
-    _d("cluster-replica-validity-factor", "int", 10, minimum=0, maximum=_INT_MAX,
-       aliases=("cluster-slave-validity-factor",)),
-    _d("cluster-migration-barrier", "int", 1, minimum=0, maximum=_INT_MAX),
+    _int("cluster-node-timeout", 15000, 0, _LLONG_MAX),
+    _int("cluster-port", 0, 0, 65535, mutable=False),
+    _int("cluster-replica-validity-factor", 10, 0, _INT_MAX, aliases=("cluster-slave-validity-factor",)),
+    _int("cluster-migration-barrier", 1, 0, _INT_MAX),
     _d("cluster-allow-replica-migration", "bool", True),
     _d("cluster-replica-no-failover", "bool", False, aliases=("cluster-slave-no-failover",)),
     _d("cluster-require-full-coverage", "bool", True),
     _d("cluster-allow-reads-when-down", "bool", False),
     _d("cluster-allow-pubsubshard-when-down", "bool", True),
-    _d("cluster-link-sendbuf-limit", "memory", 0, minimum=0, maximum=_LLONG_MAX),
+    _mem("cluster-link-sendbuf-limit", 0, 0, _LLONG_MAX),
     _d("cluster-announce-ip", "string", ""),
-    _d("cluster-announce-port", "int", 0, minimum=0, maximum=65535),
-    _d("cluster-announce-tls-port", "int", 0, minimum=0, maximum=65535),
-    _d("cluster-announce-bus-port", "int", 0, minimum=0, maximum=65535),
+    _int("cluster-announce-port", 0, 0, 65535),
+    _int("cluster-announce-tls-port", 0, 0, 65535),
+    _int("cluster-announce-bus-port", 0, 0, 65535),
     _d("cluster-announce-hostname", "string", ""),
     _d("cluster-preferred-endpoint-type", "enum", "ip", choices=("ip", "hostname", "unknown-endpoint")),
-    # encodings (reported by OBJECT ENCODING in S2)
-    _d("hash-max-listpack-entries", "int", 128, minimum=0, maximum=_LLONG_MAX, aliases=("hash-max-ziplist-entries",)),
-    _d("hash-max-listpack-value", "int", 64, minimum=0, maximum=_LLONG_MAX, aliases=("hash-max-ziplist-value",)),
-    _d("list-max-listpack-size", "int", -2, minimum=-5, maximum=_INT_MAX, aliases=("list-max-ziplist-size",)),
-    _d("list-compress-depth", "int", 0, minimum=0, maximum=_INT_MAX),
-    _d("set-max-intset-entries", "int", 512, minimum=0, maximum=_LLONG_MAX),
-    _d("zset-max-listpack-entries", "int", 128, minimum=0, maximum=_LLONG_MAX, aliases=("zset-max-ziplist-entries",)),
-    _d("zset-max-listpack-value", "int", 64, minimum=0, maximum=_LLONG_MAX, aliases=("zset-max-ziplist-value",)),
-    _d("hll-sparse-max-bytes", "memory", 3000, minimum=0, maximum=_LLONG_MAX),
-    _d("stream-node-max-bytes", "memory", 4096, minimum=0, maximum=_LLONG_MAX),
-    _d("stream-node-max-entries", "int", 100, minimum=0, maximum=_LLONG_MAX),
+    # encodings (Redis's built-in defaults, not redis.conf's: hash entries are 512)
+    _int("hash-max-listpack-entries", 512, 0, _LLONG_MAX, aliases=("hash-max-ziplist-entries",)),
+    _mem("hash-max-listpack-value", 64, 0, _LLONG_MAX, aliases=("hash-max-ziplist-value",)),
+    _int("list-max-listpack-size", -2, _INT_MIN, _INT_MAX, aliases=("list-max-ziplist-size",)),
+    _int("list-compress-depth", 0, 0, _INT_MAX),
+    _int("set-max-intset-entries", 512, 0, _LLONG_MAX),
+    _int("zset-max-listpack-entries", 128, 0, _LLONG_MAX, aliases=("zset-max-ziplist-entries",)),
+    _mem("zset-max-listpack-value", 64, 0, _LLONG_MAX, aliases=("zset-max-ziplist-value",)),
+    _mem("hll-sparse-max-bytes", 3000, 0, _LLONG_MAX),
+    _mem("stream-node-max-bytes", 4096, 0, _LLONG_MAX),
+    _int("stream-node-max-entries", 100, 0, _LLONG_MAX),
     # tls (S8)
-    _d("tls-port", "int", 0, minimum=0, maximum=65535, mutable=False),
+    _int("tls-port", 0, 0, 65535),
     _d("tls-cert-file", "string", ""),
     _d("tls-key-file", "string", ""),
+    _d("tls-key-file-pass", "string", "", sensitive=True),
+    _d("tls-client-cert-file", "string", ""),
+    _d("tls-client-key-file", "string", ""),
+    _d("tls-client-key-file-pass", "string", "", sensitive=True),
+    _d("tls-dh-params-file", "string", ""),
     _d("tls-ca-cert-file", "string", ""),
-    _d("tls-auth-clients", "enum", "yes", choices=("yes", "no", "optional")),
+    _d("tls-ca-cert-dir", "string", ""),
+    _d("tls-protocols", "string", ""),
+    _d("tls-ciphers", "string", ""),
+    _d("tls-ciphersuites", "string", ""),
+    _d("tls-prefer-server-ciphers", "bool", False),
+    _d("tls-session-caching", "bool", True),
+    _int("tls-session-cache-size", 20480, 0, _INT_MAX),
+    _int("tls-session-cache-timeout", 300, 0, _INT_MAX),
+    _d("tls-auth-clients", "enum", "yes", choices=("no", "yes", "optional")),
     _d("tls-replication", "bool", False),
     _d("tls-cluster", "bool", False),
 ]
+
+# Directives Redis 7.0 still accepts in a config file and ignores.
+_DEPRECATED = frozenset(("list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"))
 
 DIRECTIVES: dict[str, Directive] = {}
 for _directive in _ALL:
@@ -377,39 +562,78 @@ for _directive in _ALL:
         DIRECTIVES[_alias] = _directive
 
 
+def _cwd() -> str:
+    """CONFIG GET dir prints the working directory, as Redis's getcwd()."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
 # ------------------------------------------------------------------- parsing
+
+
+def config_repr(arg: str) -> str:
+    """An argument quoted the way Redis's ``sdscatrepr`` does it (``"..."`` with escapes)."""
+    out = ['"']
+    for ch in arg.encode("utf-8", "surrogateescape"):
+        c = chr(ch)
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        elif c == "\a":
+            out.append("\\a")
+        elif c == "\b":
+            out.append("\\b")
+        elif 32 <= ch < 127:
+            out.append(c)
+        else:
+            out.append("\\x%02x" % ch)
+    out.append('"')
+    return "".join(out)
 
 
 def parse_argv(argv: list[str]) -> tuple[str | None, str]:
     """Split redis-server style arguments into (config file path, extra config text).
 
     ``shoal-server [/path/to.conf] [--name value ...]``: each ``--name`` starts
-    a new config line whose arguments are the following words, as Redis does.
+    a new config line, and every following argument is appended quoted, as
+    redis-server 7.0 does -- so an error message shows ``hz "abc"``. A bare
+    ``--name`` takes the next argument as its value even if it starts with
+    ``--`` (except ``--save``, which then means ``save ""``).
     """
     path = None
     args = list(argv)
-    if args and not args[0].startswith("--"):
+    if args and not args[0].startswith("-"):
         path = args.pop(0)
     lines: list[str] = []
-    current: list[str] = []
-    for arg in args:
-        if arg.startswith("--") and len(arg) > 2:
-            if current:
-                lines.append(" ".join(current))
-            current = [arg[2:]]
+    current: str | None = None
+    expecting_value = False
+    for i, arg in enumerate(args):
+        if not expecting_value and arg.startswith("--") and len(arg) > 2:
+            if current is not None:
+                lines.append(current)
+            current = arg[2:] + " "
+            words = split_config_line(arg[2:])
+            expecting_value = words is not None and len(words) == 1
+            if expecting_value and arg.lower() == "--save":
+                nxt = args[i + 1] if i + 1 < len(args) else None
+                if nxt is None or nxt.startswith("--"):
+                    current += '""'
+                    expecting_value = False
         else:
-            if not current:
+            if current is None:
                 raise ConfigError(f"Invalid option {arg!r}: options must start with --")
-            current.append(_quote(arg))
-    if current:
-        lines.append(" ".join(current))
+            current += config_repr(arg) + " "
+            expecting_value = False
+    if current is not None:
+        lines.append(current)
     return path, "\n".join(lines)
-
-
-def _quote(arg: str) -> str:
-    if arg == "" or any(c in arg for c in " \t\"'\\"):
-        return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return arg
 
 
 def split_config_line(line: str) -> list[str] | None:
@@ -418,9 +642,33 @@ def split_config_line(line: str) -> list[str] | None:
         lexer = shlex.shlex(line, posix=True)
         lexer.whitespace_split = True
         lexer.commenters = ""
-        return list(lexer)
+        lexer.escapedquotes = '"'
+        return [_unescape(w) for w in lexer]
     except ValueError:
         return None
+
+
+def _unescape(word: str) -> str:
+    """sdssplitargs' escapes inside double quotes: \\xNN, \\n, \\r, \\t, \\a, \\b."""
+    if "\\" not in word:
+        return word
+    out, i = [], 0
+    table = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b"}
+    while i < len(word):
+        c = word[i]
+        if c == "\\" and i + 1 < len(word):
+            nxt = word[i + 1]
+            hex_digits = word[i + 2:i + 4]
+            if nxt == "x" and len(hex_digits) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in hex_digits):
+                out.append(chr(int(word[i + 2:i + 4], 16)))
+                i += 4
+                continue
+            out.append(table.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 class Config:
@@ -430,50 +678,118 @@ class Config:
         self.values: dict[str, object] = {d.name: _copy(d.default) for d in _ALL}
         self.config_file: str | None = None
         self._setters: dict[str, list[Callable[[object], None]]] = {}
+        self._save_loaded = False
 
     def __getitem__(self, name: str):
         return self.values[name]
 
     def load_text(self, text: str, source: str = "") -> None:
         for line_no, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
+            line = raw.strip(" \t\r\n")
             if not line or line.startswith("#"):
                 continue
             words = split_config_line(line)
             if words is None:
-                raise ConfigError("Unbalanced quotes in configuration line", line_no, raw)
+                raise ConfigError("Unbalanced quotes in configuration line", line_no, line)
             if not words:
                 continue
             name = words[0].lower()
             try:
-                if name == "include":
-                    if len(words) != 2:
-                        raise ConfigError("Bad directive or wrong number of arguments")
+                if name == "include" and len(words) == 2:
                     for path in sorted(_glob.glob(words[1])):
                         self.load_file(path)
                     continue
-                self.apply(name, words[1:], startup=True)
+                if name in _DEPRECATED:
+                    continue
+                self.load_directive(name, words[1:])
             except ConfigError as exc:
-                raise ConfigError(exc.message, line_no, raw) from None
+                if exc.line_no is not None:
+                    raise
+                raise ConfigError(exc.message, line_no, line) from None
+
+    def load_directive(self, name: str, args: list[str]) -> None:
+        """One config-file line, with redis.conf's rules for arguments."""
+        directive = DIRECTIVES.get(name)
+        if directive is None:
+            raise ConfigError("Bad directive or wrong number of arguments")
+        if not directive.multi_arg and len(args) != 1:
+            raise ConfigError("wrong number of arguments")
+        if directive.multi_arg and len(args) == 1 and args[0]:
+            args = split_config_line(args[0]) or []
+        current = self.values[directive.name]
+        value = directive.parse_args(args, current)
+        if directive.name == "save":
+            # The first save line of the file replaces the defaults; later ones add points.
+            if self._save_loaded and not (len(args) == 1 and args[0] == ""):
+                value = list(current) + value
+            self._save_loaded = True
+        self.values[directive.name] = value
 
     def load_file(self, path: str) -> None:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             self.load_text(fh.read(), path)
 
+    # ----------------------------------------------------------- CONFIG SET
+
+    def check_settable(self, name: str, protected_ok: bool) -> Directive:
+        """The directive CONFIG SET may change, or ConfigError with Redis's reason."""
+        directive = DIRECTIVES.get(name.lower())
+        if directive is None:
+            raise KeyError(name)
+        if not directive.mutable:
+            raise ConfigError("can't set immutable config")
+        if directive.protected and not protected_ok:
+            raise ConfigError("can't set protected config")
+        return directive
+
+    def parse_set_value(self, directive: Directive, text: str) -> object:
+        """A CONFIG SET value: multi-word directives split their value on spaces."""
+        if directive.multi_arg:
+            args = [w for w in text.split(" ") if w] if text else [""]
+            if not args:
+                args = [""]
+        else:
+            args = [text]
+        return directive.parse_args(args, self.values[directive.name])
+
+    def set_many(self, changes: list[tuple[Directive, object]]) -> None:
+        """Store parsed values and run the change hooks; all or nothing.
+
+        A hook that raises ConfigError (``dir`` that cannot be entered) rolls
+        every value of this call back, and the earlier hooks run again with
+        the old values, as Redis's restoreBackupConfig.
+        """
+        old = [(d, self.values[d.name]) for d, _ in changes]
+        done: list[tuple[Directive, object]] = []
+        try:
+            for directive, value in changes:
+                self.values[directive.name] = value
+                done.append((directive, value))
+                for hook in self._setters.get(directive.name, ()):
+                    hook(value)
+        except ConfigError as exc:
+            exc.directive = directive  # type: ignore[attr-defined]
+            for directive, value in reversed(old):
+                self.values[directive.name] = value
+            for directive, value in old[: len(done) - 1]:
+                for hook in self._setters.get(directive.name, ()):
+                    try:
+                        hook(value)
+                    except ConfigError:
+                        pass
+            raise
+
     def apply(self, name: str, args: list[str], *, startup: bool = False) -> None:
+        """Set one directive (kept for callers and tests); startup skips mutability checks."""
         directive = DIRECTIVES.get(name)
         if directive is None:
             raise ConfigError("Bad directive or wrong number of arguments")
-        if not startup:
-            if not directive.mutable:
-                raise ConfigError("can't set immutable config")
-            if directive.protected and self.values["enable-protected-configs"] != "yes":
-                raise ConfigError("can't set protected config")
-        value = directive.parse_args(args)
-        self.values[directive.name] = value
-        if not startup:
-            for hook in self._setters.get(directive.name, ()):
-                hook(value)
+        if startup:
+            self.values[directive.name] = directive.parse_args(args, self.values[directive.name])
+            return
+        directive = self.check_settable(name, self.values["enable-protected-configs"] == "yes")
+        value = directive.parse_args(args, self.values[directive.name])
+        self.set_many([(directive, value)])
 
     def on_change(self, name: str, hook: Callable[[object], None]) -> None:
         """Run ``hook(new_value)`` after CONFIG SET changes ``name``."""
@@ -487,36 +803,48 @@ class Config:
         """Every directive name, aliases included, as CONFIG GET matches them."""
         return list(DIRECTIVES)
 
+    # -------------------------------------------------------- CONFIG REWRITE
+
     def rewrite(self, path: str) -> None:
         """Write the current config back to ``path`` (CONFIG REWRITE).
 
-        Lines for directives the user wrote are updated in place; directives
-        changed from their default and not in the file are appended. The file
-        is replaced atomically.
+        As Redis: lines for directives the user wrote are updated in place
+        (the first occurrence; later duplicates are dropped), directives that
+        differ from their default and are not in the file are appended after a
+        ``# Generated by CONFIG REWRITE`` line, and the file is replaced
+        atomically. Comments and unknown lines stay as they were.
         """
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as fh:
                 lines = fh.read().splitlines()
         except FileNotFoundError:
             lines = []
+        marker = "# Generated by CONFIG REWRITE"
         seen: set[str] = set()
         out: list[str] = []
         for raw in lines:
-            words = split_config_line(raw.strip()) if raw.strip() and not raw.strip().startswith("#") else None
+            stripped = raw.strip()
+            if stripped == marker:
+                continue
+            words = split_config_line(stripped) if stripped and not stripped.startswith("#") else None
             if words:
                 directive = DIRECTIVES.get(words[0].lower())
                 if directive is not None:
                     if directive.name in seen:
                         continue
                     seen.add(directive.name)
-                    out.append(self._line(directive))
+                    out.extend(self._lines(directive))
                     continue
             out.append(raw)
+        extra: list[str] = []
         for directive in _ALL:
-            if directive.name in seen:
+            if directive.name in seen or directive.name == "dir":
                 continue
             if self.values[directive.name] != directive.default:
-                out.append(self._line(directive))
+                extra.extend(self._lines(directive))
+        if extra:
+            out.append(marker)
+            out.extend(extra)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write("\n".join(out) + "\n")
@@ -524,11 +852,29 @@ class Config:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
-    def _line(self, directive: Directive) -> str:
-        text = directive.format(self.values[directive.name])
-        if directive.kind in ("string",) or text == "":
-            text = _quote(text) if text else '""'
-        return f"{directive.name} {text}"
+    def _lines(self, directive: Directive) -> list[str]:
+        value = self.values[directive.name]
+        if directive.name == "save":
+            if not value:
+                return ['save ""']
+            return [f"save {s} {c}" for s, c in value]
+        if directive.name == "client-output-buffer-limit":
+            return [f"client-output-buffer-limit {part}" for part in _render_cobl_parts(value)]
+        text = directive.format(value)
+        if directive.name == "replicaof":
+            return [f"replicaof {text}"] if text else []
+        if directive.kind == "string" or directive.multi_arg and directive.name not in (
+                "bind", "oom-score-adj-values", "latency-tracking-info-percentiles", "shutdown-on-sigint",
+                "shutdown-on-sigterm"):
+            text = config_repr(text)
+        elif text == "":
+            text = '""'
+        return [f"{directive.name} {text}"]
+
+
+def _render_cobl_parts(limits) -> list[str]:
+    names = {"normal": "normal", "replica": "replica", "pubsub": "pubsub"}
+    return [f"{names[cls]} {h} {s} {sec}" for cls, (h, s, sec) in limits.items()]
 
 
 def _copy(value):

@@ -18,6 +18,7 @@ import trio
 
 from node.config import Config, ConfigError, parse_argv
 from node.core import SHOAL_VERSION, VERSION, Node
+from node.info import sampler_of
 from node.log import Logger
 from node.server import ShoalServer, open_listeners
 
@@ -65,9 +66,18 @@ def load_config(argv: list[str]) -> Config:
     return config
 
 
+async def _sample_stats(node: Node) -> None:
+    """Every 100 ms, sample the counters behind instantaneous_ops_per_sec (Redis's cron does it)."""
+    sampler = sampler_of(node)
+    while True:
+        sampler.sample(node)
+        await trio.sleep(0.1)
+
+
 def _fatal_config(exc: ConfigError) -> None:
+    """Redis's FATAL CONFIG FILE ERROR block (same words, same line numbering), on stderr."""
     if exc.line_no is None:
-        sys.stderr.write(f"{exc.message}\n")
+        Logger(level="warning", role="C").warning(exc.message)
         return
     sys.stderr.write(
         f"\n*** FATAL CONFIG FILE ERROR (Redis {VERSION}) ***\n"
@@ -123,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         logger.notice("Ready to accept connections tcp")
-        await server.run()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_sample_stats, node)
+            await server.run()
+            nursery.cancel_scope.cancel()
 
     try:
         trio.run(run)

@@ -217,3 +217,81 @@ KNOWN_DIFFERENCES["object|refcount"] = Difference(
     "an unshared object (refcount 1); Shoal's copy still reports INT_MAX. Not applied by any test.",
     _any_integer,
 )
+
+
+# ---- protocol layer (tests/test_protocol_vs_redis.py) ----
+# Not a command: this key can never match an argv[0], and the identity normaliser
+# changes nothing. The entry documents a stream-level difference the protocol
+# differential tests avoid (they use lines <= 60 KB or >= 300 KB).
+KNOWN_DIFFERENCES["protocol: inline and header lines over 64 KB"] = Difference(
+    "Redis checks PROTO_INLINE_MAX_SIZE (64 KB) only when a read leaves an inline line or a "
+    "'*'/'$' header line unterminated, and its reads are 16 KB, then growing greedily: a line of "
+    "64-~128 KB sent in one burst may be accepted (or fail later with 'invalid multibulk/bulk "
+    "length') by Redis, while a slow sender gets 'too big inline request' / 'too big mbulk count "
+    "string' / 'too big bulk count string'. Shoal's parser applies the limit to the line itself, "
+    "so it always answers as Redis does for a slow sender, whatever the chunking (its 64 KB reads "
+    "would otherwise accept lines of up to 128 KB that Redis always rejects).",
+    lambda raw: raw,
+)
+
+
+# ---- server commands: INFO, CONFIG, DEBUG (tests/test_server_commands.py, tests/test_config.py) ----
+
+
+def _sorted_pairs(raw: bytes):
+    """CONFIG GET: errors exactly; the reply as a sorted list of (name, value) pairs."""
+    if raw.startswith(b"-"):
+        return raw
+    value = parse(raw)
+    if isinstance(value, dict):
+        return sorted(value.items())
+    return sorted(zip(value[0::2], value[1::2]))
+
+
+KNOWN_DIFFERENCES["config|get"] = Difference(
+    "Redis replies in the hash-table order of its dict of matches (random per run); the pairs are "
+    "compared as a set. Names and values themselves must match.",
+    _sorted_pairs,
+)
+
+#: INFO fields Shoal adds to Redis 7.0's (tests compare field names per section).
+INFO_EXTRA_FIELDS = {"Server": ("shoal_version",)}
+INFO_DIFFERENCES = Difference(
+    "INFO: Shoal prints every field of Redis 7.0, in Redis's order, plus shoal_version in # Server. "
+    "Values that describe a C process differ by nature: used_memory is glibc mallinfo2's allocated "
+    "bytes (uordblks+hblkhd, includes CPython's arenas), the allocator_* and fragmentation figures "
+    "derive from it and the RSS, mem_allocator is libc, Lua/functions memory is 0. # Latencystats "
+    "is empty (a per-command latency histogram would cost on every call); total_reads_processed and "
+    "total_writes_processed are 0 (not counted by the event loop); aof_enabled is 0 whatever "
+    "appendonly says (there is no AOF yet). Tests compare section and field names, and values "
+    "where both servers must agree (counters after a known sequence of commands).",
+    lambda raw: raw,
+)
+KNOWN_DIFFERENCES["info: fields and values"] = INFO_DIFFERENCES
+
+KNOWN_DIFFERENCES["debug|object"] = Difference(
+    "DEBUG OBJECT: 'Value at' is a memory address, lru the clock at the last access, "
+    "lru_seconds_idle is always 0 (no access time is kept, see object|idletime), and "
+    "serializedlength ignores LZF compression of strings over 20 bytes. Compared as the field "
+    "names plus refcount and encoding; errors exactly.",
+    lambda raw: raw if raw.startswith(b"-") else tuple(
+        f if f.split(":")[0] in ("refcount", "encoding") else f.split(":")[0]
+        for f in parse(raw).split(" ")[1:]
+    ),
+)
+
+KNOWN_DIFFERENCES["debug: help, reload, unsupported subcommands"] = Difference(
+    "DEBUG HELP lists only what Shoal implements (DIGEST, DIGEST-VALUE, ERROR, LOG, OBJECT, RELOAD, "
+    "SET-ACTIVE-EXPIRE, SLEEP, HELP) with Redis's wording; the others (JMAP-style unknown ones, "
+    "POPULATE, PROTOCOL, crash helpers...) get Redis's unknown-subcommand error. DEBUG RELOAD keeps "
+    "the data as it is and does not reset rdb_changes_since_last_save (there is no RDB to save). "
+    "DEBUG DIGEST/DIGEST-VALUE cover strings only for now.",
+    lambda raw: raw,
+)
+
+KNOWN_DIFFERENCES["config set port"] = Difference(
+    "CONFIG SET port: Redis 7.0 re-binds its listeners at run time; Shoal's listening sockets "
+    "belong to the server loop (node/server.py) and cannot be replaced yet, so port stays "
+    "immutable: 'can't set immutable config'. At startup it is parsed and checked as in Redis.",
+    lambda raw: raw,
+)

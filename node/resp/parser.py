@@ -39,6 +39,9 @@ Two engines, one behaviour:
   - A clean boundary is known only when hiredis holds no unread byte *before*
     a ``gets()`` (afterwards it may be in the middle of an array whose header
     it already consumed).
+  - hiredis allocates an array's slots when it reads the header, and freeing
+    an unfinished ``*2147483647`` takes seconds: bytes holding an aggregate
+    header of six or more digits never reach it.
 
   A copy of the bytes fed since the last clean boundary is kept; on anything
   doubtful -- a hiredis error, a failed check, a half-received command -- the
@@ -198,7 +201,11 @@ class RequestParser:
         self._copy += data
 
     def pending_bytes(self) -> int:
-        """Bytes received but not yet returned as commands (the query buffer)."""
+        """Bytes received and not yet parsed: Redis's query buffer length.
+
+        As in Redis, the headers and whole arguments of a half-received
+        command are parsed already and no longer count.
+        """
         pending = len(self._buf) - self._pos
         if self._copy:
             pending += len(self._copy) - self._consumed()
@@ -245,19 +252,23 @@ class RequestParser:
         if not self.unauthenticated:
             try:
                 command = reader.gets()
-            except Exception:  # a protocol error, or MemoryError for a huge array header
+            except Exception:  # hiredis.ProtocolError, or MemoryError should an array header slip through
                 command = None
             if type(command) is list and command:
-                if self._suspect:
+                if not self._suspect:
+                    try:
+                        size = len(b"".join(command))  # TypeError unless every item is bytes
+                    except TypeError:
+                        size = -1
+                    limit = self.max_bulk_len
+                    if size >= 0 and (size <= limit or max(map(len, command)) <= limit):
+                        self._emitted.append(command)
+                        return command
+                else:
                     end = self._check_layout(command)
                     if end >= 0:
                         self._off = end
                         return command
-                elif all(type(arg) is bytes for arg in command) and (
-                    len(self._copy) <= self.max_bulk_len or all(len(a) <= self.max_bulk_len for a in command)
-                ):
-                    self._emitted.append(command)
-                    return command
         # Doubt, or a command still arriving: the pure engine takes over.
         self._to_pure()
         return None
