@@ -60,6 +60,17 @@ def check_arity(cmd: Command, argc: int) -> bool:
     return argc == arity if arity > 0 else argc >= -arity
 
 
+def internal_error(client, cmd: Command, exc: Exception) -> ErrorReply:
+    """A bug in a handler must cost one error reply, never the node: log it, answer ERR."""
+    import traceback
+
+    client.node.logger.warning(
+        f"Internal error in '{cmd.fullname}': "
+        + "".join(traceback.format_exception(exc)).replace("\n", " | ")
+    )
+    return ErrorReply(f"ERR internal error in '{cmd.fullname}': {type(exc).__name__}")
+
+
 def reply_error(client, error: ErrorReply) -> None:
     """Write an error reply and count it in INFO errorstats."""
     stats = client.node.stats
@@ -111,7 +122,8 @@ def execute(client, argv: list[bytes]) -> None:
     start = perf_counter_ns()
     try:
         reply = cmd.handler(client, argv)
-    except ErrorReply as error:
+    except Exception as exc:
+        error = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
         cmd.usec += (perf_counter_ns() - start) // 1000
         cmd.calls += 1
         cmd.failed_calls += 1
@@ -139,8 +151,8 @@ def call(client, cmd: Command, argv: list[bytes]) -> None:
     start = perf_counter_ns()
     try:
         reply = cmd.handler(client, argv)
-    except ErrorReply as error:
-        reply = error
+    except Exception as exc:
+        reply = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
     cmd.usec += (perf_counter_ns() - start) // 1000
     cmd.calls += 1
     client.last_command = cmd

@@ -17,15 +17,6 @@ from tests.resp_client import RawClient, parse
 # Shoal-only (Redis 7.2) subcommands, absent from Redis 7.0.
 SHOAL_ONLY = {"client|setinfo"}
 
-# Mismatches caused by declarations in files other teams own, with the fix
-# reported to the lead. Listed so this suite stays green until they land;
-# remove an entry once its declaration is fixed (the test then enforces it).
-PENDING_DECLARATION_FIXES = {
-    ("info", "flushall"): 'server.py: tips=("request_policy:all_shards", "response_policy:all_succeeded")',
-    ("info", "flushdb"): 'server.py: tips=("request_policy:all_shards", "response_policy:all_succeeded")',
-    ("info", "dbsize"): 'server.py: tips=("request_policy:all_shards", "response_policy:agg_sum")',
-    ("info", "object"): "table.py: a container without a handler gets only @slow (not its group's category)",
-}
 
 
 def shoal_command_names(port: int) -> list[str]:
@@ -59,7 +50,7 @@ def _info_mismatches(differ, names) -> list[tuple[str, str]]:
 
 
 def _check_no_unexpected(kind: str, bad: list[tuple[str, str]]) -> None:
-    unexpected = [f"{name}:\n{detail}" for name, detail in bad if (kind, name) not in PENDING_DECLARATION_FIXES]
+    unexpected = [f"{name}:\n{detail}" for name, detail in bad]
     assert not unexpected, "\n\n".join(unexpected)
 
 
@@ -223,8 +214,6 @@ def test_redis_py_command_against_both_servers_agrees(redis_proc, shoal_proc, sh
     ours = redis.Redis(port=shoal_proc.port, protocol=2).command()
     theirs = redis.Redis(port=redis_proc.port, protocol=2).command()
     for name, entry in ours.items():
-        if ("info", name) in PENDING_DECLARATION_FIXES:
-            continue
         ref = theirs[name]
         for field in ("arity", "flags", "first_key_pos", "last_key_pos", "step_count", "acl_categories"):
             assert entry[field] == ref[field], (name, field)
