@@ -19,7 +19,7 @@ from node.client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT
 from node.commands.table import _FAST_LOOKUP, Command, lookup
 from node.resp import ErrorReply, Raw, write_reply
 
-__all__ = ["execute", "reply_error", "check_arity", "cstr"]
+__all__ = ["call", "cstr", "execute", "reply_error", "resolve"]
 
 _NO_AUTH_OK = ErrorReply("NOAUTH Authentication required.")
 # Commands that run even while a MULTI is being queued.
@@ -53,11 +53,6 @@ def unknown_command_error(argv: list[bytes]) -> ErrorReply:
 
 def arity_error(cmd: Command) -> ErrorReply:
     return ErrorReply(f"ERR wrong number of arguments for '{cmd.fullname}' command")
-
-
-def check_arity(cmd: Command, argc: int) -> bool:
-    arity = cmd.arity
-    return argc == arity if arity > 0 else argc >= -arity
 
 
 def internal_error(client, cmd: Command, exc: Exception) -> ErrorReply:

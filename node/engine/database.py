@@ -12,7 +12,7 @@ Why per-slot dicts, even outside cluster mode:
 Expiry times live in per-slot side dicts for volatile keys only (wrapping every
 value with its TTL would cost ~65 bytes per key). A key whose time has passed
 is never returned: every read goes through ``lookup``, which deletes it, and
-the listing methods (``keys``, ``scan``, ``random_key``, ``iter_keys``) skip it.
+the listing methods (``keys``, ``scan``, ``random_key``) skip it.
 ``volatile_slots`` is the set of slots whose side dict is not empty, kept in
 step by ``set_expire``/``_drop_expire`` (the only writers of ``expires``) and
 changed only when a slot gains its first or loses its last TTL, so the active
@@ -141,10 +141,6 @@ class Database:
             return None
         return self.expires[keyslot(key)].get(key)
 
-    def is_expired_at(self, key: bytes, now_ms: int) -> bool:
-        when = self.expires[keyslot(key)].get(key)
-        return when is not None and when < now_ms
-
     # ---------------------------------------------------------------- writes
 
     def set(self, key: bytes, value, *, keep_ttl: bool = False) -> None:
@@ -255,24 +251,6 @@ class Database:
             self.on_modify(self, key)
 
     # ------------------------------------------------------------- iteration
-
-    def slot_keys(self, slot: int) -> list[bytes]:
-        """Live and not-yet-collected keys of one slot (callers filter expiry)."""
-        return list(self.dicts[slot])
-
-    def iter_keys(self) -> Iterator[bytes]:
-        """Every key not past its expiry time, in slot order."""
-        now = self.now()
-        for slot, d in enumerate(self.dicts):
-            if not d:
-                continue
-            exp = self.expires[slot]
-            for key in list(d):
-                if exp:
-                    when = exp.get(key)
-                    if when is not None and when < now:
-                        continue
-                yield key
 
     def keys(self, match: Callable[[bytes], bool] | None = None) -> list[bytes]:
         """Every live key (KEYS), filtered by ``match`` if given. Deletes nothing, like Redis."""
