@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import node.commands  # noqa: F401  (fills the command table)
 from node.commands.table import lookup
 from node.resp.parser import NEED_DATA, ProtocolError, RequestParser
+from tests.byte_streams import mutate
 from tests.resp_client import RawClient, encode_command
 from tests.servers import ServerProcess
 
@@ -101,20 +102,7 @@ def stream(draw) -> bytes:
     if draw(st.integers(0, 4)) == 0:
         return draw(st.binary(min_size=1, max_size=300))
     data = bytearray(b"".join(draw(st.lists(command_bytes() | st.sampled_from(_ITEMS), min_size=1, max_size=15))))
-    for _ in range(draw(st.integers(0, 5))):
-        if not data:
-            break
-        at = draw(st.integers(0, len(data) - 1))
-        kind = draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-        if kind == "flip":
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "truncate":
-            del data[at:]
-        elif kind == "insert":
-            data[at:at] = draw(st.sampled_from(_ITEMS) | st.binary(min_size=1, max_size=8))
-        else:
-            del data[at : at + draw(st.integers(1, 8))]
-    return bytes(data)
+    return mutate(draw, data, _ITEMS, rounds=5, insert_max=8, delete_max=8)
 
 
 def harmless(data: bytes) -> bool:

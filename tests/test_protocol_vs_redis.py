@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from node.resp.parser import NEED_DATA, ProtocolError, RequestParser
+from tests.byte_streams import mutate
 from tests.resp_client import RawClient, encode_command, reply_end
 
 IDLE = 0.3
@@ -327,20 +328,7 @@ def command_bytes(draw) -> bytes:
 def mutated_stream(draw) -> bytes:
     parts = draw(st.lists(command_bytes() | st.sampled_from(_ITEMS), min_size=1, max_size=10))
     data = bytearray(b"".join(parts))
-    for _ in range(draw(st.integers(0, 3))):
-        if not data:
-            break
-        at = draw(st.integers(0, len(data) - 1))
-        kind = draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-        if kind == "flip":
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "truncate":
-            del data[at:]
-        elif kind == "insert":
-            data[at:at] = draw(st.sampled_from(_ITEMS) | st.binary(min_size=1, max_size=4))
-        else:
-            del data[at : at + draw(st.integers(1, 6))]
-    return bytes(data)
+    return mutate(draw, data, _ITEMS, rounds=3, insert_max=4, delete_max=6)
 
 
 def safe_to_send(data: bytes, known: set[bytes]) -> bool:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.resp.parser import HAVE_HIREDIS, INLINE_MAX_SIZE, NEED_DATA, ProtocolError, RequestParser
+from tests.byte_streams import mutate
 from tests.resp_client import encode_command
 
 ENGINES = [
@@ -523,20 +524,7 @@ def valid_command(draw) -> bytes:
 def mutated_pipeline(draw) -> bytes:
     parts = draw(st.lists(valid_command() | st.sampled_from(_ITEMS), min_size=1, max_size=12))
     data = bytearray(b"".join(parts))
-    for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-        if not data:
-            break
-        at = draw(st.integers(0, len(data) - 1))
-        if kind == "flip":
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "truncate":
-            del data[at:]
-        elif kind == "insert":
-            data[at:at] = draw(st.sampled_from(_ITEMS) | st.binary(min_size=1, max_size=4))
-        else:
-            del data[at : at + draw(st.integers(1, 6))]
-    return bytes(data)
+    return mutate(draw, data, _ITEMS, rounds=4, insert_max=4, delete_max=6)
 
 
 streams = st.binary(max_size=200) | mutated_pipeline()
