@@ -46,7 +46,10 @@ class Client:
         "dirty_cas",
         "pubsub_channels",
         "pubsub_patterns",
+        "pubsub_shard_channels",
         "blocked",
+        "deny_blocking",
+        "multi_failed",
         "asking",
         "readonly",
         "gated",
@@ -85,7 +88,13 @@ class Client:
         self.dirty_cas = False
         self.pubsub_channels: set = set()
         self.pubsub_patterns: set = set()
+        self.pubsub_shard_channels: set = set()
+        #: A BlockState while blocked on keys (node.blocking), else None.
         self.blocked = None
+        #: True while running inside EXEC or a script: blocking commands answer at once.
+        self.deny_blocking = False
+        #: A command queued in MULTI was rejected: EXEC answers EXECABORT.
+        self.multi_failed = False
         self.asking = False
         self.readonly = False
         self.flags = ""
@@ -100,7 +109,7 @@ class Client:
             not self.authenticated
             or self.multi is not None
             or self.reply_mode != REPLY_ON
-            or bool(self.pubsub_channels or self.pubsub_patterns)
+            or bool(self.pubsub_channels or self.pubsub_patterns or self.pubsub_shard_channels)
             or self.node.cluster_enabled
             or self.asking
         )

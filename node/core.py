@@ -13,9 +13,12 @@ import random
 import time
 from typing import Callable
 
+from node.blocking import BlockingRegistry
 from node.config import Config
 from node.engine.database import Database
 from node.log import Logger
+from node.notify import EXPIRED, flags_from_config, notify_db
+from node.pubsub import PubSub
 
 __all__ = ["CommandClock", "Node", "Stats"]
 
@@ -130,6 +133,20 @@ class Node:
         self.reset_hook = None
         #: Clients to disconnect once the current batch is done (CLIENT KILL).
         self.pending_close: list = []
+        #: Clients whose output buffer someone else wrote to (pub/sub messages,
+        #: served blocked clients); the server flushes them after each pass.
+        self.pending_write: set = set()
+        #: Clients just unblocked whose buffered pipeline must be resumed.
+        self.unblocked: list = []
+        self.blocking = BlockingRegistry()
+        self.blocking.on_first_block = self._refresh_modify_hook
+        self.blocking.on_last_unblock = self._refresh_modify_hook
+        #: WATCHed keys: (db index, key) -> clients watching it.
+        self.watched_keys: dict[tuple[int, bytes], list] = {}
+        self._watch_count = [0] * len(self.dbs)
+        self.pubsub = PubSub(self)
+        self.notify_flags = flags_from_config(config["notify-keyspace-events"])
+        config.on_change("notify-keyspace-events", self._notify_config_changed)
 
     # ----------------------------------------------------------------- access
 
@@ -142,10 +159,103 @@ class Node:
         return cid
 
     def client_closed(self, client) -> None:
-        """Forget a disconnected client (later layers unsubscribe, unwatch, unblock)."""
+        """Forget a disconnected client: unblock, unwatch, unsubscribe."""
+        self.blocking.unblock(client)
+        self.unwatch_all(client)
+        self.pubsub.client_closed(client)
+        self.pending_write.discard(client)
 
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.stats.expired_keys += 1
+        notify_db(self, EXPIRED, b"expired", key, db.index)
+
+    def _notify_config_changed(self, value) -> None:
+        self.notify_flags = flags_from_config(value)
+
+    # ------------------------------------------------- key change tracking
+
+    def _refresh_modify_hook(self, db_index: int) -> None:
+        """Install ``on_modify`` on a database only while someone watches or waits on it."""
+        db = self.dbs[db_index]
+        wanted = self._watch_count[db_index] > 0 or self.blocking.has_blocked(db_index)
+        db.on_modify = self._key_modified if wanted else None
+
+    def _key_modified(self, db: Database, key: bytes) -> None:
+        """Redis's signalModifiedKey: invalidate WATCHes and wake clients blocked on ``key``."""
+        k = (db.index, key)
+        watchers = self.watched_keys.get(k)
+        if watchers:
+            for client in watchers:
+                client.dirty_cas = True
+        self.blocking.signal(db.index, key)
+
+    def watch(self, client, key: bytes) -> None:
+        """WATCH ``key`` in the client's current database (idempotent)."""
+        k = (client.db_index, key)
+        if client.watched is None:
+            client.watched = []
+        if k in client.watched:
+            return
+        client.watched.append(k)
+        self.watched_keys.setdefault(k, []).append(client)
+        self._watch_count[k[0]] += 1
+        if self._watch_count[k[0]] == 1:
+            self._refresh_modify_hook(k[0])
+
+    def unwatch_all(self, client) -> None:
+        watched = client.watched
+        client.dirty_cas = False
+        if not watched:
+            client.watched = None
+            return
+        for k in watched:
+            watchers = self.watched_keys.get(k)
+            if watchers is not None:
+                watchers.remove(client)
+                if not watchers:
+                    del self.watched_keys[k]
+            self._watch_count[k[0]] -= 1
+            if self._watch_count[k[0]] == 0:
+                self._refresh_modify_hook(k[0])
+        client.watched = None
+
+    def touch_watched_in_db(self, db_index: int, only_existing: bool = True) -> None:
+        """FLUSHDB/FLUSHALL/SWAPDB: invalidate WATCHes on keys of a database that exist (or all)."""
+        if not self._watch_count[db_index]:
+            return
+        db = self.dbs[db_index]
+        for (index, key), watchers in self.watched_keys.items():
+            if index == db_index and (not only_existing or db.lookup(key) is not None):
+                for client in watchers:
+                    client.dirty_cas = True
+
+    def signal_all_in_db(self, db_index: int) -> None:
+        """SWAPDB/MOVE-like bulk changes: every key someone waits on in this db may now be ready."""
+        for index, key in list(self.blocking.by_key):
+            if index == db_index:
+                self.blocking.signal(index, key)
+
+    # ---------------------------------------------------------- blocking
+
+    def serve_blocked(self) -> None:
+        """Serve clients blocked on keys written by the command that just ran."""
+        from node.dispatch import call
+
+        def run(client, state) -> None:
+            call(client, state.cmd, state.argv)
+
+        for client in self.blocking.serve_ready(run):
+            self.pending_write.add(client)
+            self.unblocked.append(client)
+
+    def expire_blocked(self, now_ms: int) -> None:
+        """Answer clients whose blocking timeout has passed."""
+        from node.resp import write_reply
+
+        for client, state in self.blocking.expire(now_ms):
+            write_reply(client.out, state.timeout_reply, client.resp3)
+            self.pending_write.add(client)
+            self.unblocked.append(client)
 
     @property
     def dirty(self) -> int:

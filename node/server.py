@@ -94,6 +94,7 @@ class ShoalServer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._cron)
                 nursery.start_soon(self._signals)
+                nursery.start_soon(self._block_timeouts)
                 task_status.started(self)
                 with self._serve_scope:
                     await self._serve_clients()
@@ -128,6 +129,9 @@ class ShoalServer:
         while True:
             await trio.sleep(node.expire_period_s())
             node.active_expire_cycle(node.clock.wall_ms(), node.expire_budget_s())
+            if node.blocking.ready:
+                node.serve_blocked()
+            self._after_pass()
             timeout = node.config["timeout"]
             if timeout:
                 limit = node.clock.wall_ms() - timeout * 1000
@@ -135,6 +139,30 @@ class ShoalServer:
                     if client.last_interaction_ms < limit and client.blocked is None:
                         node.logger.verbose("Closing idle client")
                         self._close(client)
+
+    async def _block_timeouts(self) -> None:
+        """Answer blocked clients when their timeout passes; sleeps until the earliest deadline."""
+        node = self.node
+        wakeup = trio.Event()
+
+        def new_deadline() -> None:
+            wakeup.set()
+
+        node.blocking.on_new_deadline = new_deadline
+        while True:
+            deadline = node.blocking.next_deadline()
+            if deadline is None:
+                await wakeup.wait()
+            else:
+                delay = (deadline - node.clock.wall_ms()) / 1000
+                if delay > 0:
+                    with trio.move_on_after(delay):
+                        await wakeup.wait()
+            if wakeup.is_set():
+                wakeup = trio.Event()
+            node.clock.unpin()
+            node.expire_blocked(node.clock.wall_ms())
+            self._after_pass()
 
     # ----------------------------------------------------------- event loop
 
@@ -162,12 +190,8 @@ class ShoalServer:
                     self._flush(client)
                 if mask & (_EPOLLIN | _EPOLLERR) and fd in clients:
                     self._read(client)
-            if node.pending_close:
-                for client in node.pending_close:
-                    if client.fd in clients:
-                        self._flush(client)
-                        self._close(client)
-                node.pending_close.clear()
+            if node.pending_write or node.unblocked or node.pending_close:
+                self._after_pass()
             # Busy: let other tasks run, then look again without re-arming trio's
             # own epoll (cheaper than wait_readable while work keeps arriving).
             await checkpoint()
@@ -218,14 +242,22 @@ class ShoalServer:
         node = self.node
         node.stats.total_net_input_bytes += len(data)
         client.last_interaction_ms = node.clock.wall_ms()
+        client.parser.feed(data)
+        self._process_input(client)
+
+    def _process_input(self, client: Client) -> None:
+        """Run every complete command buffered for ``client`` (stops while it is blocked)."""
+        node = self.node
         parser = client.parser
-        parser.feed(data)
+        blocking = node.blocking
         try:
             while client.blocked is None and not client.close_after_reply:
                 argv = parser.next_command()
                 if argv is NEED_DATA:
                     break
                 execute(client, argv)
+                if blocking.ready:
+                    node.serve_blocked()
         except ProtocolError as exc:
             node.logger.verbose(f"Protocol error ({exc.message}) from client: {client.addr}")
             node.stats.total_error_replies += 1
@@ -243,6 +275,29 @@ class ShoalServer:
             self._flush(client)
         elif client.close_after_reply:
             self._close(client)
+
+    def _after_pass(self) -> None:
+        """Deliver what commands wrote to other clients, and resume unblocked pipelines."""
+        node = self.node
+        clients = self.clients
+        while node.unblocked:
+            resumed = node.unblocked
+            node.unblocked = []
+            for client in resumed:
+                if client.fd in clients and clients[client.fd] is client and client.blocked is None:
+                    self._process_input(client)
+        if node.pending_write:
+            pending = node.pending_write
+            node.pending_write = set()
+            for client in pending:
+                if clients.get(client.fd) is client:
+                    self._flush(client)
+        if node.pending_close:
+            for client in node.pending_close:
+                if clients.get(client.fd) is client:
+                    self._flush(client)
+                    self._close(client)
+            node.pending_close.clear()
 
     def _flush(self, client: Client) -> None:
         out = client.out

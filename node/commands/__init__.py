@@ -5,12 +5,24 @@ source for dispatch, ``COMMAND`` and routing.
 """
 
 from node.commands import (  # noqa: F401  (registration side effects)
+    bitmaps,
     client_cmds,
     connection,
+    geo,
+    hashes,
+    hyperloglog,
     introspection,
     keys,
+    lists,
+    pubsub_cmds,
+    scripting,
     server,
+    sets,
+    sort,
+    streams,
     strings,
+    transactions,
+    zsets,
 )
 from node.commands.table import TABLE, command, container, lookup
 

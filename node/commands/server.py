@@ -57,6 +57,7 @@ def flushall(client, argv):
     _flush_mode(argv)
     node = client.node
     for db in node.dbs:
+        node.touch_watched_in_db(db.index)
         node.dirty += db.clear()
     return OK
 
@@ -67,6 +68,7 @@ def flushall(client, argv):
          tips=("request_policy:all_shards", "response_policy:all_succeeded"))
 def flushdb(client, argv):
     _flush_mode(argv)
+    client.node.touch_watched_in_db(client.db_index)
     client.node.dirty += client.db.clear()
     return OK
 
@@ -91,7 +93,13 @@ def swapdb(client, argv):
     if not (0 <= first < count and 0 <= second < count):
         raise ErrorReply("ERR DB index is out of range")
     if first != second:
+        # WATCHes on keys present in either database before or after are invalidated.
+        for index in (first, second):
+            node.touch_watched_in_db(index)
         node.dbs[first].swap_contents(node.dbs[second])
+        for index in (first, second):
+            node.touch_watched_in_db(index)
+            node.signal_all_in_db(index)
     node.dirty += 1
     return OK
 

@@ -181,6 +181,18 @@ class Database:
             self.on_modify(self, key)
         return True
 
+    def touch(self, key: bytes, changes: int = 1) -> None:
+        """Record an in-place change to the value at ``key`` (LPUSH onto a list, HSET...).
+
+        Containers are mutated where they live, so ``set`` never sees those
+        writes: every handler that changes a value in place calls this, which
+        is what WATCH, blocked clients and the change counter rely on.
+        A container left empty must be removed with ``delete`` instead.
+        """
+        self.dirty += changes
+        if self.on_modify is not None:
+            self.on_modify(self, key)
+
     def set_expire(self, key: bytes, when_ms: int) -> None:
         """Give an existing key an absolute expiry time (unix ms)."""
         slot = keyslot(key)
