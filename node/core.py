@@ -129,8 +129,8 @@ class Node:
         #: reject_hook(client, cmd, error) sees every rejected request.
         self.gate_hook = None
         self.reject_hook = None
-        #: reset_hook(client): RESET clears MULTI/WATCH/pub-sub state of later layers.
-        self.reset_hook = None
+        #: reset_hook(client): RESET clears MULTI/WATCH/pub-sub/blocking state.
+        self.reset_hook = self.reset_client_state
         #: Clients to disconnect once the current batch is done (CLIENT KILL).
         self.pending_close: list = []
         #: Clients whose output buffer someone else wrote to (pub/sub messages,
@@ -164,6 +164,15 @@ class Node:
         self.unwatch_all(client)
         self.pubsub.client_closed(client)
         self.pending_write.discard(client)
+
+    def reset_client_state(self, client) -> None:
+        """RESET: leave MULTI, forget WATCHes and subscriptions."""
+        from node.commands.transactions import reset_transaction_state
+
+        reset_transaction_state(client)
+        unsubscribe_all = getattr(self.pubsub, "unsubscribe_all", None)
+        if unsubscribe_all is not None:
+            unsubscribe_all(client)
 
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.stats.expired_keys += 1

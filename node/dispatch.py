@@ -17,11 +17,13 @@ from time import perf_counter_ns
 
 from node.client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT
 from node.commands.table import _FAST_LOOKUP, Command, lookup
+from node.commands.transactions import queue_command
 from node.resp import ErrorReply, Raw, write_reply
 
 __all__ = ["call", "cstr", "execute", "reply_error", "resolve"]
 
 _NO_AUTH_OK = ErrorReply("NOAUTH Authentication required.")
+_NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
 # Commands that run even while a MULTI is being queued.
 _MULTI_PASSTHROUGH = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 # Commands allowed while a RESP2 client is subscribed.
@@ -163,6 +165,8 @@ def call(client, cmd: Command, argv: list[bytes]) -> None:
 def _reject(client, cmd: Command | None, error: ErrorReply) -> None:
     if cmd is not None:
         cmd.rejected_calls += 1
+    if client.multi is not None:
+        client.multi_failed = True  # Redis's flagTransaction: EXEC will answer EXECABORT
     hook = client.node.reject_hook
     if hook is not None:
         hook(client, cmd, error)  # e.g. MULTI marks the transaction as failed
@@ -174,6 +178,10 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
     """The slow path: authentication, reply modes, MULTI and pub/sub context."""
     if not client.authenticated and "no_auth" not in cmd.flags:
         _reject(client, cmd, _NO_AUTH_OK)
+        return
+    in_multi = client.multi is not None
+    if in_multi and "no_multi" in cmd.flags:
+        _reject(client, cmd, _NOT_IN_MULTI)
         return
     if client.pubsub_channels or client.pubsub_patterns:
         if not client.resp3 and cmd.name.encode() not in _PUBSUB_ALLOWED and cmd.parent is None:
@@ -189,15 +197,22 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
     hook = client.node.gate_hook
     if hook is not None and hook(client, cmd, argv):
         return
+    queue = in_multi and (cmd.parent or cmd).name.encode() not in _MULTI_PASSTHROUGH
     mode = client.reply_mode
     if mode == REPLY_ON:
-        call(client, cmd, argv)
+        if queue:
+            queue_command(client, cmd, argv)
+        else:
+            call(client, cmd, argv)
         return
     # CLIENT REPLY SKIP leaves REPLY_SKIP_NEXT; this is the command it skips.
     if mode == REPLY_SKIP_NEXT:
         client.reply_mode = mode = REPLY_SKIP
     mark = len(client.out)
-    call(client, cmd, argv)
+    if queue:
+        queue_command(client, cmd, argv)
+    else:
+        call(client, cmd, argv)
     # A handler that turned replies back ON (CLIENT REPLY ON) keeps its reply.
     if (mode == REPLY_OFF or mode == REPLY_SKIP) and client.reply_mode != REPLY_ON:
         del client.out[mark:]

@@ -22,7 +22,7 @@ from node.commands.args import SYNTAX_ERROR, to_int_or_none
 from node.commands.connection import valid_client_name
 from node.commands.introspection import help_reply
 from node.commands.table import command, container
-from node.resp import NO_REPLY, OK, ErrorReply, SetReply, Verbatim
+from node.resp import NO_REPLY, OK, ErrorReply, SetReply, Verbatim, write_reply
 
 _LONG_MAX = 2**63 - 1
 
@@ -405,3 +405,40 @@ def client_unpause(client, argv):
       complexity="O(1)")
 def client_help(client, argv):
     return help_reply(_HELP)
+
+
+_UNBLOCKED_BY_ERROR = ErrorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+
+
+@_sub("unblock", -3, "admin noscript loading stale",
+      summary="Unblock a client blocked in a blocking command from a different connection", since="5.0.0",
+      complexity="O(log N) where N is the number of client connections")
+def client_unblock(client, argv):
+    cid = to_int_or_none(argv[2])
+    if cid is None:
+        raise ErrorReply("ERR value is not an integer or out of range")
+    as_error = False
+    if len(argv) == 4:
+        mode = argv[3].lower()
+        if mode == b"error":
+            as_error = True
+        elif mode != b"timeout":
+            raise ErrorReply("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    elif len(argv) > 4:
+        raise SYNTAX_ERROR
+    node = client.node
+    target = node.clients.get(cid)
+    if target is None or target.blocked is None:
+        return 0
+    state = target.blocked
+    node.blocking.unblock(target)
+    reply = _UNBLOCKED_BY_ERROR if as_error else state.timeout_reply
+    if as_error:
+        from node.dispatch import reply_error
+
+        reply_error(target, reply)
+    else:
+        write_reply(target.out, reply, target.resp3)
+    node.pending_write.add(target)
+    node.unblocked.append(target)
+    return 1
