@@ -61,7 +61,7 @@ from bench.loader import command, load_keys
 from bench.procs import CLK_TCK, REPO, BenchServer, shoal_server_cmd
 from bench.redisbench import BenchmarkError, CSV_COLUMNS, redis_benchmark_path, run_redis_benchmark
 
-ALL_TESTS = ("set", "get", "incr", "mset")
+ALL_TESTS = ("set", "get", "incr", "mset", "lpush", "lpop", "sadd", "hset", "zadd", "xadd", "lua10")
 KINDS = ("redis", "shoal")
 DEFAULT_REQUESTS = 200_000
 PIPELINED_FACTOR = 10  # -P >1 uses this many times the -P 1 request count (see docstring)
@@ -79,7 +79,7 @@ TARGETS = [
     ("GET", 1, "ops_ratio", ">=", 0.8),
     ("SET", 16, "ops_ratio", ">=", 0.5),
     ("GET", 16, "ops_ratio", ">=", 0.5),
-]
+] + [(t, 16, "ops_ratio", ">=", 0.25) for t in ("LPUSH", "LPOP", "SADD", "HSET", "ZADD", "XADD", "LUA10")]
 MEMORY_TARGET = 1.6  # Shoal RSS/key <= 1.6 x Redis RSS/key
 
 
@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--requests-pipelined", type=int,
                    help=f"redis-benchmark -n at -P > 1 (default {PIPELINED_FACTOR} x --requests)")
     p.add_argument("--keys", type=int, help=f"keys loaded in the memory phase; 0 skips it (default {DEFAULT_KEYS})")
-    p.add_argument("--tests", default=",".join(ALL_TESTS), help="comma list of set,get,incr,mset")
+    p.add_argument("--tests", default=",".join(ALL_TESTS), help="comma list of " + ",".join(ALL_TESTS))
     p.add_argument("--pipelines", default="1,16", help="comma list of -P depths (default 1,16)")
     p.add_argument("--clients", type=int, default=50, help="redis-benchmark -c (default 50)")
     p.add_argument("--load-batch", type=int, default=1000,
