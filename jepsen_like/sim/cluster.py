@@ -1,0 +1,286 @@
+"""Run N ``gossip.core.ClusterState`` machines on a simulated network with a simulated clock.
+
+Everything is driven by one seeded ``random.Random``: message delays, loss,
+duplication and reordering, the nodes' own randomness (ids, gossip sampling)
+and the fault schedule. A run is a pure function of its seed and its
+operations, so a failing seed replays exactly.
+
+The network model is a set of directed links like TCP connections: a node's
+``connect`` effect opens a link to an address; messages on one link arrive
+in order unless the run allows reordering; a partition between two addresses
+makes connects fail and silently drops traffic on existing links (as a
+firewall dropping packets would), and healing lets new connections through.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+from gossip.core import ClusterConfig, ClusterState, InboundLink, OutboundLink
+from gossip.messages import FAILED, HANDSHAKE, MASTER, NOADDR, PFAIL
+from gossip.codec import FrameDecoder, encode_message
+
+__all__ = ["NetworkFaults", "SimCluster", "SimNode"]
+
+TICK_MS = 100
+
+
+@dataclass
+class NetworkFaults:
+    """Per-message fault probabilities and delay range (ms)."""
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    min_delay: int = 1
+    max_delay: int = 5
+
+
+class _Link:
+    """One TCP-like connection from ``owner`` to the node at ``address``."""
+
+    __slots__ = ("owner", "key", "address", "open", "link_id", "last_arrival")
+
+    def __init__(self, owner, key, address, link_id) -> None:
+        self.owner = owner  # SimNode that opened it
+        self.key = key  # the owner's node id for the peer (renamed after handshakes)
+        self.address = address  # (ip, cport)
+        self.open = True
+        self.link_id = link_id
+        self.last_arrival = 0
+
+
+@dataclass
+class SimNode:
+    index: int
+    ip: str
+    port: int
+    state: ClusterState
+    alive: bool = True
+    saves: int = 0
+    log: list = field(default_factory=list)
+
+    @property
+    def cport(self) -> int:
+        return self.port + 10000
+
+
+class SimCluster:
+    def __init__(self, n: int, seed: int, *, node_timeout: int = 2000, faults: NetworkFaults | None = None,
+                 codec_roundtrip: bool = True) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now = 1_700_000_000_000
+        self.faults = faults or NetworkFaults()
+        self.codec_roundtrip = codec_roundtrip
+        self.nodes: list[SimNode] = []
+        self.partitioned: set[frozenset] = set()  # pairs of ips that cannot talk
+        self.links: dict[int, _Link] = {}
+        self._next_link = 0
+        self._queue: list = []
+        self._seq = 0
+        self.trace: list = []
+        for i in range(n):
+            ip = f"127.0.0.{i + 1}"
+            config = ClusterConfig(node_timeout=node_timeout)
+            node_rng = random.Random(self.rng.getrandbits(64))
+            node_id = "%040x" % node_rng.getrandbits(160)
+            state = ClusterState(node_id, 7000, 17000, config, node_rng, self.now, ip="")
+            self.nodes.append(SimNode(i, ip, 7000, state))
+
+    # ------------------------------------------------------------ helpers
+
+    def by_address(self, ip: str, cport: int) -> SimNode | None:
+        for node in self.nodes:
+            if node.ip == ip and node.cport == cport:
+                return node
+        return None
+
+    def can_talk(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) not in self.partitioned
+
+    def partition(self, groups: list[list[int]]) -> None:
+        """Cut every pair of nodes in different groups; nodes in no group are cut from everyone."""
+        self.partitioned = set()
+        group_of = {}
+        for g, members in enumerate(groups):
+            for i in members:
+                group_of[i] = g
+        for a in self.nodes:
+            for b in self.nodes:
+                if a.index < b.index and group_of.get(a.index, -1 - a.index) != group_of.get(b.index, -1 - b.index):
+                    self.partitioned.add(frozenset((a.ip, b.ip)))
+
+    def heal(self) -> None:
+        self.partitioned = set()
+
+    def _schedule(self, at: int, action) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, action))
+
+    def _delay(self) -> int:
+        return self.rng.randint(self.faults.min_delay, self.faults.max_delay)
+
+    # ------------------------------------------------------------ effects
+
+    def _apply(self, node: SimNode) -> None:
+        for effect in node.state.drain():
+            kind = effect.kind
+            if kind == "send":
+                self._send(node, effect)
+            elif kind == "connect":
+                self._connect(node, effect.node_id, effect.ip, effect.cport)
+            elif kind == "drop":
+                for link in self.links.values():
+                    if link.owner is node and link.key == effect.node_id and link.open:
+                        link.open = False
+            elif kind == "rename":
+                for link in self.links.values():
+                    if link.owner is node and link.key == effect.node_id and link.open:
+                        link.key = effect.new_id
+            elif kind == "save":
+                node.saves += 1
+            elif kind == "log":
+                node.log.append((self.now, effect.text))
+
+    def _connect(self, node: SimNode, key: str, ip: str, cport: int) -> None:
+        target = self.by_address(ip, cport)
+        ok = target is not None and target.alive and self.can_talk(node.ip, ip)
+        self._next_link += 1
+        link = _Link(node, key, (ip, cport), self._next_link)
+        if ok:
+            self.links[link.link_id] = link
+
+        def done():
+            if not node.alive:
+                return
+            if ok and link.open and self.can_talk(node.ip, ip) and target.alive:
+                node.state.link_up(key if link.key == key else link.key, self.now)
+            else:
+                link.open = False
+                node.state.link_down(link.key, self.now)
+            self._apply(node)
+
+        self._schedule(self.now + self._delay(), done)
+
+    def _send(self, node: SimNode, effect) -> None:
+        msg = effect.msg
+        if effect.inbound:
+            link = self.links.get(effect.target)
+            if link is None or not link.open:
+                return
+            receiver = link.owner
+            make_link = lambda: OutboundLink(link.key)  # noqa: E731
+        else:
+            link = next((lk for lk in self.links.values()
+                         if lk.owner is node and lk.key == effect.target and lk.open), None)
+            if link is None:
+                return
+            receiver = self.by_address(*link.address)
+            make_link = lambda: InboundLink(link.link_id, node.ip, receiver.ip)  # noqa: E731
+        if receiver is None:
+            return
+        if self.codec_roundtrip:
+            frame = encode_message(msg)
+            msg = FrameDecoder().feed(frame)[0]
+        copies = 1
+        if self.rng.random() < self.faults.loss:
+            copies = 0
+        elif self.rng.random() < self.faults.duplicate:
+            copies = 2
+        for _ in range(copies):
+            at = self.now + self._delay()
+            if self.rng.random() >= self.faults.reorder:
+                at = max(at, link.last_arrival)  # in order on one link unless reordering is allowed
+            link.last_arrival = at
+            sender_ip = node.ip
+
+            def arrive(msg=msg, receiver=receiver, make_link=make_link, sender_ip=sender_ip):
+                if not receiver.alive or not link.open or not self.can_talk(sender_ip, receiver.ip):
+                    return
+                receiver.state.receive(msg, make_link(), self.now)
+                self._apply(receiver)
+
+            self._schedule(at, arrive)
+
+    # ------------------------------------------------------------ running
+
+    def run_for(self, ms: int, check=None) -> None:
+        """Advance the clock by ``ms``, delivering messages and ticking every node every 100 ms."""
+        end = self.now + ms
+        next_tick = (self.now // TICK_MS + 1) * TICK_MS
+        while True:
+            at = self._queue[0][0] if self._queue else None
+            if at is not None and at <= min(next_tick, end):
+                at, _, action = heapq.heappop(self._queue)
+                self.now = max(self.now, at)
+                action()
+            elif next_tick <= end:
+                self.now = next_tick
+                order = list(self.nodes)
+                self.rng.shuffle(order)
+                for node in order:
+                    if node.alive:
+                        node.state.tick(self.now)
+                        self._apply(node)
+                next_tick += TICK_MS
+                if check is not None:
+                    check(self)
+            else:
+                self.now = end
+                return
+
+    # ------------------------------------------------------------ admin helpers
+
+    def meet_all(self) -> None:
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            first.state.meet(node.ip, node.port, node.cport, self.now)
+        self._apply(first)
+
+    def assign_evenly(self, primaries: int | None = None) -> None:
+        count = primaries or len(self.nodes)
+        per = 16384 // count
+        for i in range(count):
+            start = i * per
+            end = 16383 if i == count - 1 else start + per - 1
+            node = self.nodes[i]
+            node.state.set_config_epoch(i + 1) if node.state.myself.config_epoch == 0 and len(
+                node.state.nodes) == 1 else None
+            node.state.add_slots(range(start, end + 1))
+            self._apply(node)
+
+    def kill(self, i: int) -> None:
+        self.nodes[i].alive = False
+        for link in self.links.values():
+            if link.owner is self.nodes[i] or self.by_address(*link.address) is self.nodes[i]:
+                link.open = False
+
+    def converged(self) -> bool:
+        """Every live node knows every live node (no handshakes) and agrees on the slot map and epochs."""
+        live = [n for n in self.nodes if n.alive]
+        ids = {n.state.myself.id for n in live}
+        reference = None
+        for n in live:
+            st = n.state
+            known = {i for i, r in st.nodes.items() if not r.flags & (HANDSHAKE | NOADDR)}
+            if not ids <= known or any(r.flags & HANDSHAKE for r in st.nodes.values()):
+                return False
+            view = (tuple(st.slots.owners), tuple(sorted((i, st.epoch_shown(r)) for i, r in st.nodes.items()
+                                                          if i in ids)))
+            if reference is None:
+                reference = view
+            elif view != reference:
+                return False
+        return True
+
+    def flags_of(self, observer: int, subject: int) -> int:
+        rec = self.nodes[observer].state.nodes.get(self.nodes[subject].state.myself.id)
+        return rec.flags if rec else 0
+
+    @staticmethod
+    def describe_flags(flags: int) -> str:
+        return ",".join(name for bit, name in ((MASTER, "master"), (PFAIL, "pfail"), (FAILED, "fail"))
+                        if flags & bit)
