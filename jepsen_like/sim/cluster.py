@@ -29,7 +29,12 @@ TICK_MS = 100
 
 @dataclass
 class NetworkFaults:
-    """Per-message fault probabilities and delay range (ms)."""
+    """Per-message fault probabilities and delay range (ms).
+
+    Links are TCP-like, so a "lost" message is modelled the way TCP loses
+    data: the connection breaks (both ends see it closed, later messages on it
+    are gone) and the cron has to reconnect.
+    """
 
     loss: float = 0.0
     duplicate: float = 0.0
@@ -165,6 +170,18 @@ class SimCluster:
 
         self._schedule(self.now + self._delay(), done)
 
+    def _break(self, link: _Link) -> None:
+        """The connection resets: the opener learns it after a delay."""
+        link.open = False
+        owner = link.owner
+
+        def notice():
+            if owner.alive:
+                owner.state.link_down(link.key, self.now)
+                self._apply(owner)
+
+        self._schedule(self.now + self._delay(), notice)
+
     def _send(self, node: SimNode, effect) -> None:
         msg = effect.msg
         if effect.inbound:
@@ -187,8 +204,9 @@ class SimCluster:
             msg = FrameDecoder().feed(frame)[0]
         copies = 1
         if self.rng.random() < self.faults.loss:
-            copies = 0
-        elif self.rng.random() < self.faults.duplicate:
+            self._break(link)
+            return
+        if self.rng.random() < self.faults.duplicate:
             copies = 2
         for _ in range(copies):
             at = self.now + self._delay()
