@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["BenchServer", "CLK_TCK", "cpu_ticks", "free_port", "rss_bytes", "REPO"]
+__all__ = ["BenchServer", "CLK_TCK", "cpu_ticks", "free_port", "free_cluster_port", "rss_bytes", "REPO"]
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -29,6 +29,30 @@ def free_port(host: str = HOST) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_cluster_port(host: str = HOST) -> int:
+    """A free port whose cluster bus port (port + 10000) is free as well.
+
+    Both are drawn below the kernel's ephemeral range (32768+ on Linux), so an
+    outgoing connection cannot take the bus port between the probe and the bind.
+    """
+    import random
+
+    for _ in range(200):
+        port = random.randint(12000, 22700)
+        try:
+            with socket.socket() as s:
+                s.bind((host, port))
+        except OSError:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind((host, port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -116,11 +140,12 @@ def shoal_server_cmd() -> list[str]:
 class BenchServer:
     """One server process on 127.0.0.1, started fresh with persistence off."""
 
-    def __init__(self, kind: str, *extra: str) -> None:
+    def __init__(self, kind: str, *extra: str, pick_port=None) -> None:
         if kind not in ("shoal", "redis"):
             raise ValueError(kind)
         self.kind = kind
         self.extra = extra
+        self.pick_port = pick_port or free_port
         self.port = 0
         self.dir = ""
         self.proc: subprocess.Popen | None = None
@@ -141,7 +166,7 @@ class BenchServer:
     def start(self, timeout: float = 30.0, attempts: int = 3) -> "BenchServer":
         last = ""
         for _ in range(attempts):  # a free port can be taken between probe and bind: retry
-            self.port = free_port()
+            self.port = self.pick_port()
             self.dir = tempfile.mkdtemp(prefix=f"bench-{self.kind}-{self.port}-")
             env = dict(os.environ)
             env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")

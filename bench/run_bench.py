@@ -57,6 +57,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.cluster_bench import cluster_phase, render_cluster
 from bench.loader import command, load_keys
 from bench.procs import CLK_TCK, REPO, BenchServer, shoal_server_cmd
 from bench.redisbench import BenchmarkError, CSV_COLUMNS, redis_benchmark_path, run_redis_benchmark
@@ -106,6 +107,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--load-batch", type=int, default=1000,
                    help="SET commands per pipelined write in the memory phase (default 1000)")
     p.add_argument("--no-warmup", action="store_true", help="skip the unmeasured warm-up run per test")
+    p.add_argument("--no-cluster", dest="cluster", action="store_false",
+                   help="skip the cluster section (3-primary clusters, redis-benchmark --cluster)")
+    p.add_argument("--cluster-requests", type=int, help="cluster section -n at -P 1 (default 1,000,000)")
+    p.add_argument("--cluster-requests-pipelined", type=int, help="cluster section -n at -P > 1 (default 6,000,000)")
     p.add_argument("--results-dir", default=str(REPO / "bench" / "results"),
                    help="where bench-<timestamp>.json goes (default bench/results)")
     a = p.parse_args(argv)
@@ -117,6 +122,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         a.requests_pipelined = a.requests * PIPELINED_FACTOR
     if a.keys is None:
         a.keys = 100_000 if a.quick else DEFAULT_KEYS
+    if a.cluster_requests is None:
+        a.cluster_requests = 20_000 if a.quick else 1_000_000
+    if a.cluster_requests_pipelined is None:
+        a.cluster_requests_pipelined = 60_000 if a.quick else 6_000_000
     a.tests = [t.strip().lower() for t in a.tests.split(",") if t.strip()]
     bad = [t for t in a.tests if t not in ALL_TESTS]
     if bad or not a.tests:
@@ -484,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         throughput_phase(args, results, results["events"], started)
         if args.keys > 0:
             memory_phase(args, results, started)
+        if args.cluster:
+            cluster_phase(args, results, started, log)
         results["complete"] = True
     except BaseException as exc:
         results["error"] = f"{type(exc).__name__}: {exc}"
@@ -508,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     summarise(results, args)
     path = write_json(results, args.results_dir)
     print(render_table(results, args))
+    if "cluster" in results:
+        print(render_cluster(results["cluster"]))
     print(f"\nresults: {path}")
     return 0
 
