@@ -13,13 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-## Start a local node on 127.0.0.1:$(PORT) (cluster of 3+3 arrives with cluster mode).
+## Start a local cluster: 3 primaries + 3 replicas on 127.0.0.1:$(PORT)-$(PORT)+5, data under var/.
 up: $(STAMP)
-	$(BIN)/shoal up --port $(PORT)
+	$(BIN)/shoal up --primaries 3 --replicas-per-primary 1 --port $(PORT)
 
-## Stop what `make up` started.
+## Stop what `make up` started (by PID).
 down: $(STAMP)
-	$(BIN)/shoal down --port $(PORT)
+	$(BIN)/shoal down
 
 ## The whole test suite, plus the import-direction contracts.
 test: $(STAMP)

@@ -1,12 +1,18 @@
-"""``shoal``: the command-line face of a local Shoal deployment.
+"""``shoal``: run a local Shoal cluster.
 
-    shoal up   [--port 7000] [--host 127.0.0.1] [--dir var]   start a node in the background
-    shoal down [--port 7000] [--dir var]                      stop it (by the PID it wrote)
-    shoal status [--port 7000]                                 PING it
+    shoal up [--primaries 3] [--replicas-per-primary 1] [--port 7000] [--node-timeout 5000]
+             [--host 127.0.0.1] [--dir var] [--standalone]
+    shoal status [--port 7000] [--host 127.0.0.1]
+    shoal down [--dir var]
 
-Each node gets ``<dir>/<port>/`` holding its log, pid file and data files.
-Until cluster mode lands (issue S3) ``up`` starts one standalone node; the
-3-primary + 3-replica layout will use the same directory scheme.
+``up`` starts ``primaries * (1 + replicas)`` shoal-server processes on
+consecutive ports, each in ``<dir>/<port>/`` (log, pid file, nodes.conf), then
+forms the cluster the way ``redis-cli --cluster create`` does: distinct config
+epochs, slots split evenly over the primaries, MEET, then CLUSTER REPLICATE
+for the replicas, and waits until every node reports ``cluster_state:ok`` and
+all agree on the slot map. If the nodes come back from their nodes.conf
+(a restart), it only waits for them. ``down`` stops every node under
+``<dir>`` by the PID it wrote, and waits for each to exit.
 """
 
 from __future__ import annotations
@@ -14,21 +20,26 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from cluster.resp import RespClient, RespError
+from slots import SLOT_COUNT
+
 __all__ = ["main"]
 
 
-def _ping(host: str, port: int, timeout: float = 0.5) -> bool:
+def _call(host: str, port: int, *args, timeout: float = 2.0):
+    with RespClient(host, port, timeout=timeout) as c:
+        return c.call(*args)
+
+
+def _ping(host: str, port: int) -> bool:
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
+        return _call(host, port, "PING", timeout=0.5) == "PONG"
+    except (OSError, RespError, ConnectionError):
         return False
 
 
@@ -36,84 +47,209 @@ def _node_dir(base: str, port: int) -> Path:
     return Path(base).resolve() / str(port)
 
 
-def cmd_up(args) -> int:
-    node_dir = _node_dir(args.dir, args.port)
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, RespError, ConnectionError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _start_node(args, port: int, cluster: bool) -> subprocess.Popen:
+    node_dir = _node_dir(args.dir, port)
     node_dir.mkdir(parents=True, exist_ok=True)
-    if _ping(args.host, args.port):
-        print(f"A server already answers on {args.host}:{args.port}; not starting another.")
-        return 1
-    pidfile = node_dir / "shoal.pid"
-    logfile = node_dir / "shoal.log"
     argv = [
         sys.executable, "-m", "node.main",
-        "--port", str(args.port), "--bind", args.host, "--dir", str(node_dir),
-        "--logfile", str(logfile), "--pidfile", str(pidfile),
+        "--port", str(port), "--bind", args.host, "--dir", str(node_dir),
+        "--logfile", str(node_dir / "shoal.log"), "--pidfile", str(node_dir / "shoal.pid"),
+        "--save", "",
     ]
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.stderr.write(proc.stderr.read().decode(errors="replace"))
-            print(f"shoal-server exited with status {proc.returncode}; see {logfile}")
+    if cluster:
+        argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", str(args.node_timeout)]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _info(host: str, port: int) -> dict[str, str]:
+    text = _call(host, port, "CLUSTER", "INFO").decode()
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def _nodes(host: str, port: int) -> list[list[str]]:
+    text = _call(host, port, "CLUSTER", "NODES").decode()
+    return [line.split() for line in text.splitlines() if line.strip()]
+
+
+def _slot_signature(host: str, port: int) -> str:
+    """What redis-cli compares to decide that nodes agree: ids and their slot tokens."""
+    return "|".join(sorted(f"{f[0]}:{' '.join(sorted(t for t in f[8:] if not t.startswith('[')))}"
+                           for f in _nodes(host, port)))
+
+
+def form_cluster(host: str, ports: list[int], primaries: int, timeout: float = 60.0) -> None:
+    """Join fresh nodes into a cluster like ``redis-cli --cluster create``."""
+    fresh = [int(_info(host, p)["cluster_known_nodes"]) == 1 for p in ports]
+    if all(fresh):
+        for i, port in enumerate(ports):
+            _call(host, port, "CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        per = SLOT_COUNT // primaries
+        for i, port in enumerate(ports[:primaries]):
+            start = i * per
+            end = SLOT_COUNT - 1 if i == primaries - 1 else start + per - 1
+            _call(host, port, "CLUSTER", "ADDSLOTSRANGE", start, end)
+        for port in ports[1:]:
+            _call(host, ports[0], "CLUSTER", "MEET", host, port)
+        _wait(lambda: all(len([n for n in _nodes(host, p) if "handshake" not in n[2]]) == len(ports)
+                          for p in ports), timeout, "every node to know every other")
+        ids = [_call(host, p, "CLUSTER", "MYID").decode() for p in ports]
+        for i, port in enumerate(ports[primaries:]):
+            _call(host, port, "CLUSTER", "REPLICATE", ids[i % primaries])
+    elif not any(fresh):
+        pass  # restarted from nodes.conf: nothing to do but wait
+    else:
+        raise RuntimeError("some nodes already belong to a cluster and some are fresh; "
+                           "run `shoal down` and remove the data directory to start over")
+    _wait(lambda: all(_info(host, p)["cluster_state"] == "ok" for p in ports), timeout,
+          "cluster_state:ok on every node")
+    _wait(lambda: len({_slot_signature(host, p) for p in ports}) == 1, timeout,
+          "all nodes to agree on the slot map")
+
+
+def cmd_up(args) -> int:
+    count = 1 if args.standalone else args.primaries * (1 + args.replicas_per_primary)
+    ports = [args.port + i for i in range(count)]
+    busy = [p for p in ports if _ping(args.host, p)]
+    if busy and len(busy) != len(ports):
+        print(f"Ports {busy} already answer; stop those servers first.")
+        return 1
+    procs = {}
+    if not busy:
+        for port in ports:
+            procs[port] = _start_node(args, port, not args.standalone)
+        deadline = time.monotonic() + 30
+        for port, proc in procs.items():
+            while not _ping(args.host, port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
+                    print(f"shoal-server on port {port} did not start: {err.strip()} "
+                          f"(see {_node_dir(args.dir, port) / 'shoal.log'})")
+                    _stop_ports(args.dir, ports)
+                    return 1
+                time.sleep(0.05)
+    if not args.standalone:
+        try:
+            form_cluster(args.host, ports, args.primaries)
+        except (TimeoutError, RuntimeError, RespError) as exc:
+            print(f"Could not form the cluster: {exc}")
             return 1
-        if _ping(args.host, args.port):
-            print(f"Shoal node up on {args.host}:{args.port} (pid {proc.pid}).")
-            print(f"  connect:  redis-cli -h {args.host} -p {args.port}")
-            print(f"  python:   redis.Redis(host={args.host!r}, port={args.port})")
-            print(f"  logs:     {logfile}")
-            print(f"  stop:     make down   (or: shoal down --port {args.port})")
-            return 0
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGTERM)
-    print(f"shoal-server did not answer on {args.host}:{args.port} within 15 s; see {logfile}")
-    return 1
+    first = f"{args.host}:{ports[0]}"
+    if args.standalone:
+        print(f"Shoal node up on {first}.")
+        print(f"  connect:  redis-cli -h {args.host} -p {ports[0]}")
+    else:
+        print(f"Shoal cluster up: {args.primaries} primaries + {args.primaries * args.replicas_per_primary} "
+              f"replicas on {args.host}:{ports[0]}-{ports[-1]}.")
+        print(f"  connect:  redis-cli -c -h {args.host} -p {ports[0]}")
+        print(f"  python:   redis.cluster.RedisCluster(host={args.host!r}, port={ports[0]})")
+        print(f"  check:    redis-cli --cluster check {first}")
+        print(f"  status:   shoal status --port {ports[0]}")
+    print(f"  logs:     {Path(args.dir).resolve()}/<port>/shoal.log")
+    print("  stop:     make down   (or: shoal down)")
+    return 0
+
+
+def _stop_ports(base: str, ports: list[int] | None = None) -> list[tuple[int, int]]:
+    """SIGTERM every node under ``base`` (or only ``ports``) by its pid file; returns (port, pid) stopped."""
+    stopped = []
+    root = Path(base).resolve()
+    if not root.is_dir():
+        return stopped
+    for pidfile in sorted(root.glob("*/shoal.pid")):
+        port = int(pidfile.parent.name) if pidfile.parent.name.isdigit() else -1
+        if ports is not None and port not in ports:
+            continue
+        try:
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pidfile.unlink(missing_ok=True)
+            continue
+        stopped.append((port, pid))
+    for port, pid in stopped:
+        for _ in range(200):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            print(f"Process {pid} (port {port}) did not exit within 10 s after SIGTERM; sending SIGKILL.")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return stopped
 
 
 def cmd_down(args) -> int:
-    pidfile = _node_dir(args.dir, args.port) / "shoal.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        print(f"No pid file at {pidfile}: nothing to stop.")
-        return 0
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        print(f"Process {pid} is already gone.")
-        pidfile.unlink(missing_ok=True)
-        return 0
-    for _ in range(200):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            print(f"Stopped the node on port {args.port} (pid {pid}).")
-            return 0
-        time.sleep(0.05)
-    print(f"Process {pid} did not exit within 10 s after SIGTERM.")
-    return 1
+    stopped = _stop_ports(args.dir)
+    if not stopped:
+        print(f"No running nodes under {Path(args.dir).resolve()}.")
+    for port, pid in stopped:
+        print(f"Stopped the node on port {port} (pid {pid}).")
+    return 0
 
 
 def cmd_status(args) -> int:
-    up = _ping(args.host, args.port)
-    print(f"{args.host}:{args.port} {'up' if up else 'down'}")
-    return 0 if up else 1
+    try:
+        info = _info(args.host, args.port)
+        nodes = _nodes(args.host, args.port)
+    except RespError:
+        up = _ping(args.host, args.port)
+        print(f"{args.host}:{args.port} {'up (standalone)' if up else 'down'}")
+        return 0 if up else 1
+    except OSError:
+        print(f"{args.host}:{args.port} down")
+        return 1
+    print(f"cluster_state: {info.get('cluster_state')}   known nodes: {info.get('cluster_known_nodes')}   "
+          f"current epoch: {info.get('cluster_current_epoch')}")
+    print(f"{'id':<10} {'address':<22} {'role':<8} {'flags':<18} {'epoch':>5} {'link':<12} slots")
+    for f in sorted(nodes, key=lambda f: f[1]):
+        flags = f[2].split(",")
+        role = "primary" if "master" in flags else "replica" if "slave" in flags else "?"
+        extra = ",".join(x for x in flags if x not in ("master", "slave")) or "-"
+        slots = " ".join(f[8:]) or ("(of " + f[3][:8] + ")" if f[3] != "-" else "-")
+        print(f"{f[0][:8]:<10} {f[1].split('@')[0]:<22} {role:<8} {extra:<18} {f[6]:>5} {f[7]:<12} {slots}")
+    return 0 if info.get("cluster_state") == "ok" else 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shoal", description="Run Shoal nodes locally.")
+    parser = argparse.ArgumentParser(prog="shoal", description="Run a local Shoal cluster.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func in (("up", cmd_up), ("down", cmd_down), ("status", cmd_status)):
-        p = sub.add_parser(name)
+    up = sub.add_parser("up", help="start nodes and form the cluster")
+    up.add_argument("--primaries", type=int, default=3)
+    up.add_argument("--replicas-per-primary", type=int, default=1)
+    up.add_argument("--node-timeout", type=int, default=5000, help="cluster-node-timeout in ms")
+    up.add_argument("--standalone", action="store_true", help="one node without cluster mode")
+    up.set_defaults(func=cmd_up)
+    status = sub.add_parser("status", help="show the nodes, roles, slots and links")
+    status.set_defaults(func=cmd_status)
+    down = sub.add_parser("down", help="stop every node started under --dir")
+    down.set_defaults(func=cmd_down)
+    for p in (up, status, down):
         p.add_argument("--port", type=int, default=7000)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--dir", default="var")
-        p.set_defaults(func=func)
     args = parser.parse_args(argv)
     if not args.host.startswith("127."):
         parser.error("Shoal's local launcher only binds loopback addresses (127.0.0.0/8)")
+    if args.command == "up" and (args.primaries < 1 or args.replicas_per_primary < 0):
+        parser.error("--primaries must be >= 1 and --replicas-per-primary >= 0")
     return args.func(args)
 
 

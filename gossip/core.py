@@ -378,9 +378,8 @@ class ClusterState:
         if self.first_state_eval == 0:
             self.first_state_eval = now
         me = self.myself
-        if (me.flags & MASTER and not self.state_ok and now - self.first_state_eval < _WRITABLE_DELAY_MS
-                and self.claimed_slots_nonempty(me)):
-            return
+        if me.flags & MASTER and not self.state_ok and now - self.first_state_eval < _WRITABLE_DELAY_MS:
+            return  # give a restarted primary time to learn a newer configuration first
         ok = True
         counts = self._owner_bits()
         if self.config.require_full_coverage:

@@ -65,18 +65,14 @@ def parse_timeout(client, arg: bytes, *, seconds: bool = True) -> int:
     Redis's ``getTimeoutFromObjectOrReply``: seconds as a float for BLPOP and
     friends, whole milliseconds for XREAD BLOCK, with its exact errors.
     """
-    from node.commands.args import parse_long_double
     from node.resp.parser import string2ll
 
     if seconds:
-        value = parse_long_double(arg)
-        if value is None or value != value:
+        ms = _seconds_to_ms(arg)
+        if ms is None:
             raise _TIMEOUT_NOT_FLOAT
-        if value < 0:
+        if ms < 0:
             raise _TIMEOUT_NEGATIVE
-        ms = int(value * 1000)
-        if value * 1000 > _LLONG_MAX:
-            raise _TIMEOUT_NOT_FLOAT
     else:
         ms = string2ll(arg)
         if ms is None:
@@ -86,6 +82,35 @@ def parse_timeout(client, arg: bytes, *, seconds: bool = True) -> int:
     if ms > 0:
         return ms + client.db.now()
     return 0
+
+
+def _seconds_to_ms(arg: bytes) -> int | None:
+    """Redis 7.0's ``(long long) ceill(strtold(arg) * 1000.0)``, in x87 long double; None if unparsable.
+
+    Rounding up means 0.0001 is a 1 ms timeout and -0.0005 is 0 (forever);
+    a product beyond the long long range (inf, 1e400) casts to LLONG_MIN,
+    which Redis then reports as "timeout is negative".
+    """
+    from node.commands.strings import _LD_INF, _ld_round, ld_parse
+
+    value = ld_parse(arg)
+    if value is None:
+        return None
+    if value is _LD_INF:
+        return -_LLONG_MAX - 1
+    mant, exp = value
+    if not mant:
+        return 0
+    product = _ld_round(abs(mant) * 1000, 1, exp)
+    if product is _LD_INF:
+        return -_LLONG_MAX - 1
+    q, e = product
+    if mant < 0:
+        q = -q
+    ms = q << e if e >= 0 else -((-q) >> -e)  # ceil
+    if not -_LLONG_MAX - 1 <= ms <= _LLONG_MAX:
+        return -_LLONG_MAX - 1
+    return ms
 
 
 def block_on_keys(client, argv, keys, deadline_ms: int, timeout_reply):
@@ -123,6 +148,9 @@ class BlockingRegistry:
         self.count = 0
         #: Set by block_on_keys during a re-run that found nothing.
         self.still_blocked = False
+        #: The key being served during serve_ready (Redis 7.0 serves a waiter from
+        #: the ready key itself, not from the first non-empty key of its argv).
+        self.serving_key: bytes | None = None
         #: Called when a deadline earlier than every other is added (wakes the timer task).
         self.on_new_deadline: Callable[[], None] | None = None
         #: Called with (db_index) when a database gains its first blocked client.
@@ -210,6 +238,7 @@ class BlockingRegistry:
             queue = self.by_key.get(k)
             if not queue:
                 continue
+            self.serving_key = k[1]
             for client in list(queue):
                 state = client.blocked
                 if state is None:
@@ -223,6 +252,7 @@ class BlockingRegistry:
                     continue
                 self.unblock(client)
                 served.append(client)
+        self.serving_key = None
         self.ready.clear()
         self._ready_set.clear()
         return served

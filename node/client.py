@@ -56,6 +56,7 @@ class Client:
         "flags",
         "qbuf_peak",
         "is_unix",
+        "obuf_soft_limit_reached_time",
     )
 
     def __init__(self, node, client_id: int, fd: int, addr: str, laddr: str, *, use_hiredis: bool = True) -> None:
@@ -86,9 +87,10 @@ class Client:
         self.multi: list | None = None
         self.watched: list | None = None
         self.dirty_cas = False
-        self.pubsub_channels: set = set()
-        self.pubsub_patterns: set = set()
-        self.pubsub_shard_channels: set = set()
+        # Subscriptions (node.pubsub): dicts used as insertion-ordered sets.
+        self.pubsub_channels: dict = {}
+        self.pubsub_patterns: dict = {}
+        self.pubsub_shard_channels: dict = {}
         #: A BlockState while blocked on keys (node.blocking), else None.
         self.blocked = None
         #: True while running inside EXEC or a script: blocking commands answer at once.
@@ -100,6 +102,8 @@ class Client:
         self.flags = ""
         self.qbuf_peak = 0
         self.is_unix = False
+        #: Unix seconds since the output buffer has been over its soft limit (0: not over).
+        self.obuf_soft_limit_reached_time = 0
         self.refresh_gate()
 
     def refresh_gate(self) -> None:

@@ -129,6 +129,7 @@ class Node:
         #: reject_hook(client, cmd, error) sees every rejected request.
         self.gate_hook = None
         self.reject_hook = None
+        self.busy_poll = None  # (running_client) -> None: serve others while a script is busy
         #: reset_hook(client): RESET clears MULTI/WATCH/pub-sub/blocking state.
         self.reset_hook = self.reset_client_state
         #: Clients to disconnect once the current batch is done (CLIENT KILL).
@@ -145,6 +146,8 @@ class Node:
         self.watched_keys: dict[tuple[int, bytes], list] = {}
         self._watch_count = [0] * len(self.dbs)
         self.pubsub = PubSub(self)
+        #: The cluster bus driver (node.cluster.driver.ClusterDriver) in cluster mode, else None.
+        self.cluster = None
         self.notify_flags = flags_from_config(config["notify-keyspace-events"])
         config.on_change("notify-keyspace-events", self._notify_config_changed)
 
@@ -164,6 +167,15 @@ class Node:
         self.unwatch_all(client)
         self.pubsub.client_closed(client)
         self.pending_write.discard(client)
+
+    def drop_slots(self, slot_bits: int) -> None:
+        """Delete every key of the given slots in db 0 (this node lost them to another primary)."""
+        from slots.ranges import iter_slots
+
+        db = self.dbs[0]
+        for slot in iter_slots(slot_bits):
+            for key in list(db.dicts[slot]):
+                db.delete(key)
 
     def reset_client_state(self, client) -> None:
         """RESET: leave MULTI, forget WATCHes and subscriptions."""
@@ -252,6 +264,7 @@ class Node:
 
         def run(client, state) -> None:
             call(client, state.cmd, state.argv)
+            state.cmd.calls -= 1  # a re-run is not a new call: Redis counts a blocked command once
 
         for client in self.blocking.serve_ready(run):
             self.pending_write.add(client)

@@ -183,8 +183,8 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
     if in_multi and "no_multi" in cmd.flags:
         _reject(client, cmd, _NOT_IN_MULTI)
         return
-    if client.pubsub_channels or client.pubsub_patterns:
-        if not client.resp3 and cmd.name.encode() not in _PUBSUB_ALLOWED and cmd.parent is None:
+    if client.pubsub_channels or client.pubsub_patterns or client.pubsub_shard_channels:
+        if not client.resp3 and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
             _reject(
                 client,
                 cmd,
@@ -209,13 +209,18 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
     if mode == REPLY_SKIP_NEXT:
         client.reply_mode = mode = REPLY_SKIP
     mark = len(client.out)
+    pubsub = client.node.pubsub
+    pubsub.hold_pushes(client)  # pub/sub pushes are sent even with replies off
     if queue:
         queue_command(client, cmd, argv)
     else:
         call(client, cmd, argv)
+    pushes = pubsub.release_pushes()
     # A handler that turned replies back ON (CLIENT REPLY ON) keeps its reply.
     if (mode == REPLY_OFF or mode == REPLY_SKIP) and client.reply_mode != REPLY_ON:
         del client.out[mark:]
+        if pushes:
+            client.out += pushes
     if mode == REPLY_SKIP and client.reply_mode == REPLY_SKIP:
         client.reply_mode = REPLY_ON
     client.refresh_gate()

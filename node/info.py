@@ -335,11 +335,7 @@ def _stats(node) -> list[tuple[str, object]]:
     sampler = sampler_of(node)
     hits = s.keyspace_hits + sum(db.hits for db in node.dbs)
     misses = s.keyspace_misses + sum(db.misses for db in node.dbs)
-    channels: set = set()
-    patterns: set = set()
-    for c in node.clients.values():
-        channels |= getattr(c, "pubsub_channels", set())
-        patterns |= getattr(c, "pubsub_patterns", set())
+    pubsub = node.pubsub
     return [
         ("total_connections_received", s.total_connections_received),
         ("total_commands_processed", commands_processed(node)),
@@ -366,9 +362,9 @@ def _stats(node) -> list[tuple[str, object]]:
         ("current_eviction_exceeded_time", 0),
         ("keyspace_hits", hits),
         ("keyspace_misses", misses),
-        ("pubsub_channels", len(channels)),
-        ("pubsub_patterns", len(patterns)),
-        ("pubsubshard_channels", 0),
+        ("pubsub_channels", len(pubsub.channels)),
+        ("pubsub_patterns", len(pubsub.patterns)),
+        ("pubsubshard_channels", len(pubsub.shard_channels)),
         ("latest_fork_usec", 0),
         ("total_forks", 0),
         ("migrate_cached_sockets", 0),

@@ -130,11 +130,34 @@ def main(argv: list[str] | None = None) -> int:
     logger.notice(f"Running mode={mode}, port={config['port']}.")
     logger.notice("Server initialized")
     server = ShoalServer(node, listeners)
+    driver = None
+    if node.cluster_enabled:
+        from gossip.state import ConfigFileError
+        from node.cluster.driver import ClusterDriver
+        from node.cluster.routing import install
+
+        binds = [b.lstrip("-") for b in config["bind"]]
+        bind_ip = next((b for b in binds if b not in ("*", "::*")), "127.0.0.1")
+        try:
+            driver = ClusterDriver(node, bind_ip=bind_ip, port=config["port"])
+        except ConfigFileError as exc:
+            logger.warning(str(exc))
+            return 1
+        node.cluster = driver
+        driver.flush_clients = server.flush_pending
+        install(node, driver)
 
     async def run() -> None:
-        logger.notice("Ready to accept connections tcp")
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_sample_stats, node)
+            if driver is not None:
+                try:
+                    await nursery.start(driver.run)
+                except OSError as exc:
+                    logger.warning(f"Could not open the cluster bus port {driver.cport}: {exc.strerror or exc}")
+                    nursery.cancel_scope.cancel()
+                    return
+            logger.notice("Ready to accept connections tcp")
             await server.run()
             nursery.cancel_scope.cancel()
 

@@ -84,6 +84,7 @@ class ShoalServer:
         self.clients: dict[int, Client] = {}
         self.writers: set[int] = set()  # fds registered for EPOLLOUT
         self._serve_scope = trio.CancelScope()
+        node.busy_poll = self.serve_while_busy
 
     # ------------------------------------------------------------ lifecycle
 
@@ -196,6 +197,70 @@ class ShoalServer:
             # own epoll (cheaper than wait_readable while work keeps arriving).
             await checkpoint()
 
+    def serve_while_busy(self, running_client: Client) -> None:
+        """One non-blocking pass over ready sockets while a script runs past busy-reply-threshold.
+
+        Called from the script's Lua hook. The client running the script is
+        left alone (its input waits until the script ends); every other client
+        is read and answered: commands flagged ``allow_busy`` (SCRIPT KILL,
+        FUNCTION KILL, SHUTDOWN NOSAVE, AUTH, HELLO, MULTI...) run, everything
+        else gets Redis's BUSY error. Nothing is served to blocked clients
+        until the script is over.
+        """
+        from node.dispatch import reply_error, resolve
+        from node.scripting import get_scripting
+
+        node = self.node
+        busy = get_scripting(node).busy_error()
+        for fd, mask in self.epoll.poll(0):
+            client = self.clients.get(fd)
+            if client is None:
+                if fd in self.listeners:
+                    self._accept(self.listeners[fd])
+                continue
+            if client is running_client:
+                continue
+            if mask & _EPOLLOUT:
+                self._flush(client)
+            if not mask & (_EPOLLIN | _EPOLLERR) or fd not in self.clients:
+                continue
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                self._close(client)
+                continue
+            if not data:
+                self._close(client)
+                continue
+            node.stats.total_net_input_bytes += len(data)
+            client.last_interaction_ms = node.clock.wall_ms()
+            client.parser.feed(data)
+            try:
+                while client.blocked is None and not client.close_after_reply:
+                    argv = client.parser.next_command()
+                    if argv is NEED_DATA:
+                        break
+                    cmd = resolve(argv)
+                    if (
+                        type(cmd) is not ErrorReply
+                        and "allow_busy" not in cmd.flags
+                        and (client.authenticated or "no_auth" in cmd.flags)
+                    ):
+                        cmd.rejected_calls += 1
+                        reply_error(client, busy)
+                        continue
+                    execute(client, argv)
+            except ProtocolError as exc:
+                node.stats.total_error_replies += 1
+                write_reply(client.out, ErrorReply("ERR " + exc.message), client.resp3)
+                client.close_after_reply = True
+            if client.out:
+                self._flush(client)
+            elif client.close_after_reply:
+                self._close(client)
+
     def _accept(self, listener: socket.socket) -> None:
         node = self.node
         while True:
@@ -275,6 +340,10 @@ class ShoalServer:
             self._flush(client)
         elif client.close_after_reply:
             self._close(client)
+
+    def flush_pending(self) -> None:
+        """For other tasks (the cluster bus) that wrote to clients: deliver it now."""
+        self._after_pass()
 
     def _after_pass(self) -> None:
         """Deliver what commands wrote to other clients, and resume unblocked pipelines."""

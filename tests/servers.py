@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["ServerProcess", "free_port", "redis_server_path", "shoal_server_cmd"]
+__all__ = ["ServerProcess", "free_cluster_port", "free_port", "redis_server_path", "shoal_server_cmd"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_cluster_port(host: str = "127.0.0.1") -> int:
+    """A free port whose bus port (+10000) is free too, both below the ephemeral range (32768+)."""
+    import random
+
+    for _ in range(500):
+        port = random.randint(12000, 22700)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind((host, p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def redis_server_path() -> str:
@@ -49,7 +65,8 @@ class ServerProcess:
         assert kind in ("shoal", "redis")
         self.kind = kind
         self.host = host
-        self.port = port or free_port(host)
+        cluster = "--cluster-enabled" in args and args[args.index("--cluster-enabled") + 1] == "yes"
+        self.port = port or (free_cluster_port(host) if cluster else free_port(host))
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-{self.port}-")
         self.log_path = os.path.join(self.dir, "server.log")
         base = shoal_server_cmd() if kind == "shoal" else [redis_server_path()]
@@ -90,7 +107,8 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> int | None:
+    def stop(self, timeout: float = 10.0, *, keep_dir: bool = False) -> int | None:
+        """SIGTERM (then SIGKILL) by PID; the data directory is removed unless ``keep_dir`` (restarts)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -102,7 +120,8 @@ class ServerProcess:
                 self.proc.wait()
         if self.proc.stderr:
             self.proc.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
     def __enter__(self) -> "ServerProcess":

@@ -31,8 +31,9 @@ def test_bench_quick_writes_results(tmp_path):
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run(
         [sys.executable, "-m", "bench.run_bench", "--quick", "--requests", "2000", "--keys", "2000",
-         "--rounds", "1", "--tests", ",".join(t.lower() for t in TESTS), "--results-dir", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+         "--rounds", "1", "--tests", ",".join(t.lower() for t in TESTS), "--results-dir", str(tmp_path),
+         "--cluster-requests", "5000", "--cluster-requests-pipelined", "20000"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     files = list(tmp_path.glob("bench-*.json"))
@@ -66,8 +67,8 @@ def test_bench_quick_writes_results(tmp_path):
                 for key in ("avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"):
                     assert m[key] >= 0
             assert res["ratios"][test]["1"]["ops_ratio"] > 0
-    # Redis handles every test.
-    for test in ("INCR", "MSET"):
+    # Redis handles every test too.
+    for test in TESTS:
         assert res["medians"]["redis"][test]["1"]["rps"] > 0
 
     mem = res["memory"]
@@ -77,3 +78,13 @@ def test_bench_quick_writes_results(tmp_path):
     assert {t["metric"] for t in res["targets"]} == {"cpu_ratio", "ops_ratio", "memory_ratio"}
     assert isinstance(res["all_targets_met"], bool)
     assert "results:" in done.stdout and "targets:" in done.stdout
+
+    # The cluster section ran both kinds of 3-primary cluster.
+    cluster = res["cluster"]
+    for kind in ("redis", "shoal"):
+        for test in ("SET", "GET"):
+            for p in ("1", "16"):
+                run = cluster["runs"][kind][test][p]
+                assert "error" not in run, run
+                assert run["rps"] > 0
+    assert len(cluster["targets"]) == 8

@@ -744,6 +744,7 @@ class _Clock:
 class _Node:
     def __init__(self, max_bulk=PROTO_MAX):
         self.config = {"proto-max-bulk-len": max_bulk}
+        self.notify_flags = 0  # keyspace events off (node/notify.py reads it)
 
 
 class _Client:

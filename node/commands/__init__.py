@@ -7,6 +7,7 @@ source for dispatch, ``COMMAND`` and routing.
 from node.commands import (  # noqa: F401  (registration side effects)
     bitmaps,
     client_cmds,
+    cluster_cmds,
     connection,
     geo,
     hashes,

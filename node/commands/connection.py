@@ -46,7 +46,7 @@ def authenticate(client, username: bytes, password: bytes) -> None:
 def ping(client, argv):
     if len(argv) > 2:
         raise ErrorReply("ERR wrong number of arguments for 'ping' command")
-    if client.pubsub_channels or client.pubsub_patterns:
+    if client.pubsub_channels or client.pubsub_patterns or client.pubsub_shard_channels:
         if not client.resp3:
             return [b"pong", argv[1] if len(argv) == 2 else b""]
     if len(argv) == 2:
@@ -149,6 +149,7 @@ def reset(client, argv):
     node = client.node
     if node.reset_hook is not None:
         node.reset_hook(client)  # MULTI/WATCH/pub-sub state of later layers
+    node.pubsub.unsubscribe_all(client)
     client.select(0)
     client.resp3 = False
     client.name = b""

@@ -17,6 +17,7 @@ from node.commands.args import SYNTAX_ERROR, parse_int
 from node.commands.table import command, container
 from node.engine.glob import compile_glob
 from node.engine.values import TYPE_NAMES, copy_value, object_encoding, string_encoding
+from node.notify import GENERIC, notify, notify_db
 from node.resp import OK, ErrorReply, SimpleString
 
 _LLONG_MAX = 2**63 - 1
@@ -68,8 +69,19 @@ def _parse_db_index(client, data: bytes):
 @command("del", -2, "write", (1, -1, 1), summary="Delete a key", since="1.0.0",
          tips=("request_policy:multi_shard", "response_policy:agg_sum"))
 def del_(client, argv):
+    return _delete_keys(client, argv)
+
+
+def _delete_keys(client, argv) -> int:
     delete = client.db.delete
-    return sum(1 for key in argv[1:] if delete(key))
+    if not client.node.notify_flags:
+        return sum(1 for key in argv[1:] if delete(key))
+    deleted = 0
+    for key in argv[1:]:
+        if delete(key):
+            deleted += 1
+            notify(client, GENERIC, b"del", key)
+    return deleted
 
 
 @command("unlink", -2, "write fast", (1, -1, 1), since="4.0.0",
@@ -77,8 +89,7 @@ def del_(client, argv):
          tips=("request_policy:multi_shard", "response_policy:agg_sum"))
 def unlink(client, argv):
     # Values are freed by the garbage collector either way: UNLINK is DEL.
-    delete = client.db.delete
-    return sum(1 for key in argv[1:] if delete(key))
+    return _delete_keys(client, argv)
 
 
 @command("exists", -2, "readonly fast", (1, -1, 1), summary="Determine if a key exists", since="1.0.0",
@@ -124,6 +135,8 @@ def _rename(client, argv, nx: bool):
     if when is not None:
         db.set_expire(dst, when)
     db.delete(src)
+    notify(client, GENERIC, b"rename_from", src)
+    notify(client, GENERIC, b"rename_to", dst)
     return 1 if nx else OK
 
 
@@ -169,6 +182,7 @@ def copy_(client, argv):
     dst_db.set(dst, copy_value(value))
     if when is not None:
         dst_db.set_expire(dst, when)
+    notify_db(client.node, GENERIC, b"copy_to", dst, dst_db.index)
     return 1
 
 
@@ -191,6 +205,8 @@ def move(client, argv):
     if when is not None:
         dst_db.set_expire(key, when)
     src_db.delete(key)
+    notify(client, GENERIC, b"move_from", key)
+    notify_db(client.node, GENERIC, b"move_to", key, dst_db.index)
     return 1
 
 
@@ -246,8 +262,10 @@ def _expire_generic(client, argv, relative: bool, seconds: bool, name: str):
     if when <= now:
         # Already in the past: the key goes now, as a DEL (not counted as expired).
         db.delete(key)
+        notify(client, GENERIC, b"del", key)
         return 1
     db.set_expire(key, when)
+    notify(client, GENERIC, b"expire", key)
     return 1
 
 
@@ -318,7 +336,10 @@ def persist(client, argv):
     db = client.db
     if db.lookup(argv[1]) is None:
         return 0
-    return 1 if db.persist(argv[1]) else 0
+    if not db.persist(argv[1]):
+        return 0
+    notify(client, GENERIC, b"persist", argv[1])
+    return 1
 
 
 # ------------------------------------------------------------- iteration

@@ -59,6 +59,7 @@ def flushall(client, argv):
     for db in node.dbs:
         node.touch_watched_in_db(db.index)
         node.dirty += db.clear()
+        node.signal_all_in_db(db.index)  # blocked XREADGROUP clients get -UNBLOCKED
     return OK
 
 
@@ -70,6 +71,7 @@ def flushdb(client, argv):
     _flush_mode(argv)
     client.node.touch_watched_in_db(client.db_index)
     client.node.dirty += client.db.clear()
+    client.node.signal_all_in_db(client.db_index)  # blocked XREADGROUP clients get -UNBLOCKED
     return OK
 
 

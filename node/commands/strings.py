@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from node.commands.args import NOT_FLOAT, NOT_INTEGER, SYNTAX_ERROR, WRONGTYPE, parse_int
 from node.commands.table import command
+from node.notify import GENERIC, STRING, notify
 from node.resp import OK, ErrorReply
 from node.resp.parser import string2ll
 
@@ -126,7 +127,11 @@ def set_(client, argv):
     key = argv[1]
     argc = len(argv)
     if argc == 3:
+        if db.volatile:
+            db.lookup(key)  # as Redis's lookupKeyWrite: an expired key goes first ("expired" event)
         db.set(key, argv[2])
+        if client.node.notify_flags:
+            notify(client, STRING, b"set", key)
         return OK
     nx = xx = want_get = keep_ttl = False
     expire_unit = None
@@ -163,8 +168,10 @@ def set_(client, argv):
     if (nx and found) or (xx and not found):
         return bytes(old) if old is not None else None
     db.set(key, argv[2], keep_ttl=keep_ttl)
+    notify(client, STRING, b"set", key)
     if when is not None:
         db.set_expire(key, when)
+        notify(client, GENERIC, b"expire", key)
     if want_get:
         return None if old is None else bytes(old)
     return OK
@@ -177,14 +184,20 @@ def setnx(client, argv):
     if db.lookup(argv[1]) is not None:
         return 0
     db.set(argv[1], argv[2])
+    notify(client, STRING, b"set", argv[1])
     return 1
 
 
 def _set_with_expire(client, argv, unit_ms: int, name: str):
     db = client.db
     when = absolute_expire_ms(db, parse_int(argv[2]), unit_ms, True, name)
-    db.set(argv[1], argv[3])
-    db.set_expire(argv[1], when)
+    key = argv[1]
+    if db.volatile:
+        db.lookup(key)
+    db.set(key, argv[3])
+    notify(client, STRING, b"set", key)
+    db.set_expire(key, when)
+    notify(client, GENERIC, b"expire", key)
     return OK
 
 
@@ -206,6 +219,7 @@ def getset(client, argv):
     db = client.db
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])
+    notify(client, STRING, b"set", argv[1])
     return old
 
 
@@ -216,6 +230,7 @@ def getdel(client, argv):
     value = get_string(db, argv[1])
     if value is not None:
         db.delete(argv[1])
+        notify(client, GENERIC, b"del", argv[1])
     return value
 
 
@@ -249,10 +264,13 @@ def getex(client, argv):
         when = absolute_expire_ms(db, parse_int(expire_arg), unit_ms, relative, "getex")
         if not relative and when <= db.now():
             db.delete(key)
+            notify(client, GENERIC, b"del", key)
         else:
             db.set_expire(key, when)
+            notify(client, GENERIC, b"expire", key)
     elif persist:
-        db.persist(key)
+        if db.persist(key):
+            notify(client, GENERIC, b"persist", key)
     return value
 
 
@@ -281,9 +299,15 @@ def mset(client, argv):
     argc = len(argv)
     if not argc & 1:
         raise _MSET_ARITY
-    set_key = client.db.set
+    db = client.db
+    set_key = db.set
+    notify_on = client.node.notify_flags
     for i in range(1, argc, 2):
+        if db.volatile:
+            db.lookup(argv[i])
         set_key(argv[i], argv[i + 1])
+        if notify_on:
+            notify(client, STRING, b"set", argv[i])
     return OK
 
 
@@ -301,6 +325,7 @@ def msetnx(client, argv):
             return 0
     for i in range(1, argc, 2):
         db.set(argv[i], argv[i + 1])
+        notify(client, STRING, b"set", argv[i])
     return 1
 
 
@@ -319,12 +344,14 @@ def append(client, argv):
     value = _string_for_write(db, key)
     if value is None:
         db.set(key, tail)
+        notify(client, STRING, b"append", key)
         return len(tail)
     _check_length(client, len(value) + len(tail))
     if type(value) is bytes:
         value = bytearray(value)
     value += tail
     db.replace(key, value)
+    notify(client, STRING, b"append", key)
     return len(value)
 
 
@@ -393,6 +420,7 @@ def setrange(client, argv):
         value = bytearray(offset)
         value += patch
         db.set(key, value)
+        notify(client, STRING, b"setrange", key)
         return len(value)
     if not n:
         return len(value)
@@ -404,6 +432,7 @@ def setrange(client, argv):
         value.extend(bytes(end - len(value)))
     value[offset:end] = patch
     db.replace(key, value)
+    notify(client, STRING, b"setrange", key)
     return len(value)
 
 
@@ -426,6 +455,7 @@ def _incr_by(client, key: bytes, delta: int) -> int:
         if result > _LLONG_MAX or result < _LLONG_MIN:
             raise _OVERFLOW
     db.set(key, b"%d" % result, keep_ttl=True)
+    notify(client, STRING, b"incrby", key)
     return result
 
 
@@ -478,6 +508,7 @@ def incrbyfloat(client, argv):
         raise _NAN_OR_INF
     text = ld_format(total)
     db.set(key, text, keep_ttl=True)
+    notify(client, STRING, b"incrbyfloat", key)
     return text
 
 

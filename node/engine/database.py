@@ -164,6 +164,21 @@ class Database:
         """Overwrite the value of an existing key in place, keeping its TTL."""
         self.set(key, value, keep_ttl=True)
 
+    def store_quietly(self, key: bytes, value) -> None:
+        """Put ``value`` at ``key`` recording no change: no dirty count, no WATCH hook, TTL kept.
+
+        For what Redis does without signalling the key: dbUnshareStringValue (a
+        string about to be edited in place becomes ``raw``) and the dbAdd of a
+        string BITFIELD creates even when no field gets written.
+        """
+        slot = crc_hqx(key, 0) & _SLOT_MASK if _OPEN_BRACE not in key else keyslot(key)
+        d = self.dicts[slot]
+        if d is EMPTY:
+            d = self.dicts[slot] = {}
+        before = len(d)
+        d[key] = value
+        self.size += len(d) - before
+
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it existed (expired keys count as absent)."""
         slot = crc_hqx(key, 0) & _SLOT_MASK if _OPEN_BRACE not in key else keyslot(key)
