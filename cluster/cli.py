@@ -118,6 +118,9 @@ def form_cluster(host: str, ports: list[int], primaries: int, timeout: float = 6
           "cluster_state:ok on every node")
     _wait(lambda: len({_slot_signature(host, p) for p in ports}) == 1, timeout,
           "all nodes to agree on the slot map")
+    replicas = len(ports) - primaries
+    _wait(lambda: all(sum("slave" in f[2].split(",") for f in _nodes(host, p)) == replicas for p in ports),
+          timeout, "every node to know every replica's role")
 
 
 def cmd_up(args) -> int:

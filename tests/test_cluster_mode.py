@@ -341,3 +341,57 @@ def test_whole_cluster_restart_keeps_ids_epochs_and_slots():
     finally:
         for node in nodes:
             node.stop()
+
+
+def _owner_and_other(cluster, key: bytes):
+    """(port of the primary serving ``key``, port of a primary not serving it)."""
+    owner = other = None
+    for node in cluster:
+        with RawClient(node.port) as c:
+            reply = c.call("GET", key)
+        myself = next(line.split() for line in nodes_text(node.port).splitlines() if "myself" in line)
+        if "master" not in myself[2]:
+            continue
+        if reply.startswith(b"-MOVED"):
+            other = node.port
+        else:
+            owner = node.port
+    return owner, other
+
+
+def test_scripts_only_touch_local_keys(cluster):
+    import hashlib
+
+    owner, other = _owner_and_other(cluster, b"foo")
+    script = "return redis.call('get', 'foo')"
+    sha = hashlib.sha1(script.encode()).hexdigest()
+    with RawClient(other) as c:
+        assert c.call("EVAL", script, "0") == (
+            b"-ERR Script attempted to access a non local key in a cluster node script: "
+            + sha.encode() + b", on @user_script:1.\r\n")
+        assert c.call("EVAL", script, "1", "foo").startswith(b"-MOVED 12182 ")
+    with RawClient(owner) as c:
+        c.call("SET", "foo", "v")
+        assert c.call("EVAL", script, "1", "foo") == b"$1\r\nv\r\n"
+        assert c.call("EVAL", script, "0") == b"$1\r\nv\r\n"
+
+
+def test_sharded_pubsub_stays_in_the_shard(cluster):
+    owner, other = _owner_and_other(cluster, b"foo")
+    sub = redis.Redis(port=owner).pubsub()
+    try:
+        sub.ssubscribe("foo")
+        assert sub.get_sharded_message(timeout=5)["type"] == "ssubscribe"
+        with RawClient(other) as c:
+            assert c.call("SPUBLISH", "foo", "x").startswith(b"-MOVED 12182 ")
+            assert c.call("SSUBSCRIBE", "foo").startswith(b"-MOVED 12182 ")
+        assert redis.Redis(port=owner).spublish("foo", "hello") == 1
+        deadline = time.monotonic() + 5
+        msg = None
+        while time.monotonic() < deadline:
+            msg = sub.get_sharded_message(timeout=0.2)
+            if msg and msg["type"] == "smessage":
+                break
+        assert msg and msg["data"] == b"hello"
+    finally:
+        sub.close()

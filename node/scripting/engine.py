@@ -337,6 +337,10 @@ class Scripting:
                 return self._script_error(state, "Write commands are not allowed from read-only scripts.", cmd)
             ctx.write_dirty = True
         sclient = ctx.sclient
+        if self.node.cluster is not None:
+            refusal = self._cluster_refusal(ctx, cmd, argv)
+            if refusal is not None:
+                return self._script_error(state, refusal, cmd)
         start = perf_counter_ns()
         try:
             reply = cmd.handler(sclient, argv)
@@ -353,6 +357,31 @@ class Scripting:
             self._count_error(reply.message)
             return self._error(state, error_text("-" + reply.message), True), True
         return state.converter.to_lua(reply, sclient.resp3), False
+
+    def _cluster_refusal(self, ctx, cmd, argv) -> str | None:
+        """Redis's scriptVerifyClusterState: every command a script runs must be served by this node."""
+        from slots.route import DOWN, DOWN_READONLY, SERVE, route
+
+        if cmd.first_key <= 0 and cmd.key_finder is None:
+            return None
+        driver = self.node.cluster
+        state = driver.state
+        me = state.myself
+        caller = ctx.caller
+        verdict = route(
+            cmd.keys_of(argv), state.slots, me.id,
+            my_master=me.master_id if me.flags & 2 else None, state_ok=state.state_ok, is_write=cmd.is_write,
+            client_asking=getattr(caller, "asking", False), client_readonly=getattr(caller, "readonly", False),
+            allow_reads_when_down=self.node.config["cluster-allow-reads-when-down"],
+            key_exists=lambda key: self.node.dbs[0].lookup(key) is not None,
+        )
+        if verdict is SERVE:
+            return None
+        if verdict is DOWN_READONLY:
+            return "Script attempted to execute a write command while the cluster is down and readonly"
+        if verdict is DOWN:
+            return "Script attempted to execute a command while the cluster is down"
+        return "Script attempted to access a non local key in a cluster node"
 
     def lua_acl_check(self, *args):
         state = self.eval_state if self.running is None or self.running.is_eval else self.function_state
