@@ -395,3 +395,15 @@ def test_sharded_pubsub_stays_in_the_shard(cluster):
         assert msg and msg["data"] == b"hello"
     finally:
         sub.close()
+
+
+def test_myshardid_is_shared_by_a_primary_and_its_replicas(cluster):
+    shards = {}
+    for node in cluster:
+        with RawClient(node.port) as c:
+            shard = _bulk(c.call("CLUSTER", "MYSHARDID")).decode()
+            myself = next(line.split() for line in nodes_text(node.port).splitlines() if "myself" in line)
+        primary = myself[3] if myself[3] != "-" else myself[0]
+        assert shard == primary and len(shard) == 40
+        shards.setdefault(shard, []).append(node.port)
+    assert sorted(len(v) for v in shards.values()) == [2, 2, 2]

@@ -15,7 +15,7 @@ from tests.known_differences import normalizer_for
 from tests.resp_client import RawClient, parse
 
 # Shoal-only (Redis 7.2) subcommands, absent from Redis 7.0.
-SHOAL_ONLY = {"client|setinfo"}
+SHOAL_ONLY = {"client|setinfo", "cluster|myshardid"}
 
 
 

@@ -105,6 +105,15 @@ def cluster_myid(client, argv):
     return _driver(client).state.myself.id.encode()
 
 
+@_sub("myshardid", 2, "stale", "Returns the shard ID of a node", "7.2.0", "O(1)",
+      tips=("nondeterministic_output",))
+def cluster_myshardid(client, argv):
+    # Redis 7.2 gossips a separate random shard id; Shoal names a shard after its primary,
+    # which is as stable and is shared by the primary and its replicas in the same way.
+    me = _driver(client).state.myself
+    return (me.master_id if me.master_id and me.flags & SLAVE else me.id).encode()
+
+
 @_sub("nodes", 2, "stale", "Get Cluster config for the node", "3.0.0",
       "O(N) where N is the total number of Cluster nodes", tips=("nondeterministic_output",))
 def cluster_nodes(client, argv):
