@@ -120,10 +120,13 @@ class PubSub:
 
     # ----------------------------------------------------- subscriptions
 
-    def subscribe(self, client, channels) -> None:
+    def _confirmed_count(self, client, shard: bool) -> int:
+        """The count in a (un)subscribe confirmation: shard channels alone count only themselves."""
+        return len(client.pubsub_shard_channels) if shard else self.subscription_count(client)
+
+    def _add_channels(self, client, channels, mine: dict, registry: dict, kind, shard: bool) -> None:
+        """SUBSCRIBE / SSUBSCRIBE: join each channel's subscribers and confirm each one."""
         resp3 = client.resp3
-        mine = client.pubsub_channels
-        registry = self.channels
         for channel in channels:
             if channel not in mine:
                 mine[channel] = None
@@ -131,8 +134,11 @@ class PubSub:
                 if subscribers is None:
                     subscribers = registry[channel] = {}
                 subscribers[client] = None
-            self._push_self(client, confirmation(SUBSCRIBE, channel, self.subscription_count(client), resp3))
+            self._push_self(client, confirmation(kind, channel, self._confirmed_count(client, shard), resp3))
         client.refresh_gate()
+
+    def subscribe(self, client, channels) -> None:
+        self._add_channels(client, channels, client.pubsub_channels, self.channels, SUBSCRIBE, False)
 
     def psubscribe(self, client, patterns) -> None:
         resp3 = client.resp3
@@ -149,18 +155,7 @@ class PubSub:
         client.refresh_gate()
 
     def ssubscribe(self, client, channels) -> None:
-        resp3 = client.resp3
-        mine = client.pubsub_shard_channels
-        registry = self.shard_channels
-        for channel in channels:
-            if channel not in mine:
-                mine[channel] = None
-                subscribers = registry.get(channel)
-                if subscribers is None:
-                    subscribers = registry[channel] = {}
-                subscribers[client] = None
-            self._push_self(client, confirmation(SSUBSCRIBE, channel, len(mine), resp3))
-        client.refresh_gate()
+        self._add_channels(client, channels, client.pubsub_shard_channels, self.shard_channels, SSUBSCRIBE, True)
 
     def _drop(self, registry: dict, name: bytes, client) -> None:
         subscribers = registry[name]
@@ -168,59 +163,46 @@ class PubSub:
         if not subscribers:
             del registry[name]
 
+    def _drop_channel(self, channel: bytes, client) -> None:
+        self._drop(self.channels, channel, client)
+
+    def _drop_shard_channel(self, channel: bytes, client) -> None:
+        self._drop(self.shard_channels, channel, client)
+
     def _drop_pattern(self, pattern: bytes, client) -> None:
         subscribers = self.patterns[pattern][1]
         del subscribers[client]
         if not subscribers:
             del self.patterns[pattern]
 
+    def _remove(self, client, names, mine: dict, drop, kind, shard: bool, notify: bool) -> None:
+        """(P|S)UNSUBSCRIBE: leave ``names``, or all (``None``) in subscription order; confirm each one.
+
+        ``drop(name, client)`` takes the client out of the server-side registry."""
+        if names is None:
+            names = list(mine)
+            if not names and notify:
+                self._push_self(client, confirmation(kind, None, self._confirmed_count(client, shard), client.resp3))
+        for name in names:
+            if name in mine:
+                del mine[name]
+                drop(name, client)
+            if notify:
+                self._push_self(client, confirmation(kind, name, self._confirmed_count(client, shard), client.resp3))
+        client.refresh_gate()
+
     def unsubscribe(self, client, channels=None, notify: bool = True) -> None:
         """UNSUBSCRIBE: the given channels, or all (``None``)."""
-        mine = client.pubsub_channels
-        if channels is None:
-            channels = list(mine)
-            if not channels and notify:
-                self._push_self(client, confirmation(UNSUBSCRIBE, None, self.subscription_count(client), client.resp3))
-        for channel in channels:
-            if channel in mine:
-                del mine[channel]
-                self._drop(self.channels, channel, client)
-            if notify:
-                self._push_self(client, confirmation(UNSUBSCRIBE, channel, self.subscription_count(client),
-                                                     client.resp3))
-        client.refresh_gate()
+        self._remove(client, channels, client.pubsub_channels, self._drop_channel, UNSUBSCRIBE, False, notify)
 
     def punsubscribe(self, client, patterns=None, notify: bool = True) -> None:
         """PUNSUBSCRIBE: the given patterns, or all (``None``), in subscription order."""
-        mine = client.pubsub_patterns
-        if patterns is None:
-            patterns = list(mine)
-            if not patterns and notify:
-                self._push_self(client, confirmation(PUNSUBSCRIBE, None, self.subscription_count(client),
-                                                     client.resp3))
-        for pattern in patterns:
-            if pattern in mine:
-                del mine[pattern]
-                self._drop_pattern(pattern, client)
-            if notify:
-                self._push_self(client, confirmation(PUNSUBSCRIBE, pattern, self.subscription_count(client),
-                                                     client.resp3))
-        client.refresh_gate()
+        self._remove(client, patterns, client.pubsub_patterns, self._drop_pattern, PUNSUBSCRIBE, False, notify)
 
     def sunsubscribe(self, client, channels=None, notify: bool = True) -> None:
         """SUNSUBSCRIBE: the given shard channels, or all (``None``)."""
-        mine = client.pubsub_shard_channels
-        if channels is None:
-            channels = list(mine)
-            if not channels and notify:
-                self._push_self(client, confirmation(SUNSUBSCRIBE, None, len(mine), client.resp3))
-        for channel in channels:
-            if channel in mine:
-                del mine[channel]
-                self._drop(self.shard_channels, channel, client)
-            if notify:
-                self._push_self(client, confirmation(SUNSUBSCRIBE, channel, len(mine), client.resp3))
-        client.refresh_gate()
+        self._remove(client, channels, client.pubsub_shard_channels, self._drop_shard_channel, SUNSUBSCRIBE, True,
+                     notify)
 
     def unsubscribe_all(self, client) -> None:
         """Drop every subscription of ``client`` without replies (RESET, disconnect)."""

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from node.engine import geohash as gh
 from tests.resp_client import RawClient, parse
+from tests.type_helpers import ArgsDiffer, check_introspection, d, same_counter_deltas, same_keyspace_events  # noqa: F401
 
 LAT_MAX = "85.05112878"
 LAT_MIN = "-85.05112878"
@@ -40,29 +41,6 @@ SICILY = [
 ]
 
 
-def _text(argv):
-    return tuple(str(a) if isinstance(a, (int, float)) else a for a in argv)
-
-
-class _Args:
-    """A Differ that also takes int/float arguments."""
-
-    def __init__(self, differ) -> None:
-        self.differ = differ
-
-    def check(self, *argv):
-        return self.differ.check(*_text(argv))
-
-    def both(self, *argv):
-        return self.differ.both(*_text(argv))
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def d(request, differ, differ3):
-    """Each test runs over RESP2 and over RESP3."""
-    return _Args(differ if request.param == 2 else differ3)
-
-
 def load(d, key="k", places=SICILY):
     argv = ["GEOADD", key]
     for lon, lat, name in places:
@@ -72,9 +50,7 @@ def load(d, key="k", places=SICILY):
 
 def check_zset(d, key):
     d.check("ZRANGE", key, 0, -1, "WITHSCORES")
-    d.check("TYPE", key)
-    d.check("OBJECT", "ENCODING", key)
-    d.check("DEBUG", "DIGEST-VALUE", key)
+    check_introspection(d, key)
 
 
 # ======================================================= the pure geohash module
@@ -728,62 +704,12 @@ EVENT_SCRIPT = [
 ]
 
 
-def _events(port: int, commands) -> list:
-    with RawClient(port) as sub, RawClient(port) as c:
-        c.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
-        try:
-            sub.call("PSUBSCRIBE", "__key*__:*")
-            for argv in commands:
-                c.call(*argv)
-            c.call("SET", "__end__", "1")
-            out = []
-            while True:
-                msg = parse(sub.read_reply())
-                out.append(msg[2:])
-                if msg[2] == b"__keyevent@0__:set" and msg[3] == b"__end__":
-                    return out
-        finally:
-            c.call("CONFIG", "SET", "notify-keyspace-events", "")
-
-
 def test_keyspace_events(redis_proc, shoal_proc, differ):
-    expected = _events(redis_proc.port, EVENT_SCRIPT)
-    actual = _events(shoal_proc.port, EVENT_SCRIPT)
-    assert actual == expected
-
-
-def _dirty(port: int, commands) -> list[int]:
-    def changes(c):
-        info = parse(c.call("INFO", "persistence"))
-        return int(info.split(b"rdb_changes_since_last_save:")[1].split(b"\r")[0])
-
-    out = []
-    with RawClient(port) as c:
-        for argv in commands:
-            before = changes(c)
-            c.call(*argv)
-            out.append(changes(c) - before)
-    return out
+    same_keyspace_events(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 def test_dirty_counts(redis_proc, shoal_proc, differ):
-    assert _dirty(shoal_proc.port, EVENT_SCRIPT) == _dirty(redis_proc.port, EVENT_SCRIPT)
-
-
-def _hits_misses(port: int, commands) -> list[tuple[int, int]]:
-    def stats(c):
-        info = parse(c.call("INFO", "stats")).decode()
-        fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
-        return int(fields["keyspace_hits"]), int(fields["keyspace_misses"])
-
-    out = []
-    with RawClient(port) as c:
-        for argv in commands:
-            h0, m0 = stats(c)
-            c.call(*argv)
-            h1, m1 = stats(c)
-            out.append((h1 - h0, m1 - m0))
-    return out
+    same_counter_deltas(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 def test_keyspace_hits_and_misses(redis_proc, shoal_proc, differ):
@@ -792,7 +718,7 @@ def test_keyspace_hits_and_misses(redis_proc, shoal_proc, differ):
         ("GEOPOS", "nokey", "a"), ("GEORADIUS_RO", "k", "0", "0", "1", "km"),
         ("GEORADIUSBYMEMBER_RO", "nokey", "a", "1", "km"),
     ]
-    assert _hits_misses(shoal_proc.port, commands) == _hits_misses(redis_proc.port, commands)
+    same_counter_deltas(redis_proc, shoal_proc, commands)
 
 
 def test_inside_multi(d):
@@ -869,7 +795,7 @@ def _scenario(draw):
                                                                  HealthCheck.too_slow])
 @given(scenario=_scenario(), resp3=st.booleans())
 def test_random_searches(differ, differ3, scenario, resp3):
-    d = _Args(differ3 if resp3 else differ)
+    d = ArgsDiffer(differ3 if resp3 else differ)
     points, origin, shape, opts, withs = scenario
     d.both("FLUSHALL")
     argv = ["GEOADD", "g"]

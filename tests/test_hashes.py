@@ -17,6 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from tests.differential import Differ
 from tests.resp_client import RawClient, parse
+from tests.type_helpers import ArgsDiffer, check_all, check_introspection, d, encoding  # noqa: F401
+from tests.type_helpers import cmd as _cmd
+from tests.type_helpers import same_counter_deltas, same_keyspace_events
 
 HASH_COMMANDS = (
     "hset hsetnx hget hmget hmset hgetall hdel hexists hlen hkeys hvals hincrby hincrbyfloat hstrlen "
@@ -26,45 +29,6 @@ WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value
 LLONG_MAX = "9223372036854775807"
 LLONG_MIN = "-9223372036854775808"
 BINARY = [b"", b"\x00", b"a\r\nb", bytes(range(256)), "ключ".encode(), b"12", b"-7", b"007", b"1e3", b" 1"]
-
-
-class _Args:
-    """A Differ that also takes ints (sent as decimal text) and has an exact comparison."""
-
-    def __init__(self, differ):
-        self.differ = differ
-        self.redis, self.shoal = differ.redis, differ.shoal
-        self.resp3 = differ.protocol == 3
-
-    @staticmethod
-    def _text(argv):
-        return tuple(str(a) if isinstance(a, int) else a for a in argv)
-
-    def check(self, *argv):
-        return self.differ.check(*self._text(argv))
-
-    def both(self, *argv):
-        return self.differ.both(*self._text(argv))
-
-    def exact(self, *argv):
-        """Byte-for-byte, with no normaliser (for orders Shoal must reproduce)."""
-        expected, actual = self.differ.both(*self._text(argv))
-        assert expected == actual, (argv, expected, actual)
-        return expected
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def d(request, differ, differ3):
-    return _Args(differ if request.param == 2 else differ3)
-
-
-def check_all(d, *commands):
-    for argv in commands:
-        d.check(*argv)
-
-
-def encoding(d, key) -> bytes:
-    return parse(d.redis.call("OBJECT", "ENCODING", key))
 
 
 def check_hash(d, key):
@@ -438,24 +402,6 @@ def test_digest_value_and_dataset_digest(d):
     )
 
 
-def _events(port: int, commands) -> list:
-    with RawClient(port) as sub, RawClient(port) as c:
-        c.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
-        try:
-            sub.call("PSUBSCRIBE", "__key*__:*")
-            for argv in commands:
-                c.call(*argv)
-            c.call("SET", "__end__", "1")
-            out = []
-            while True:
-                msg = parse(sub.read_reply())
-                out.append(msg[2:])
-                if msg[2] == b"__keyevent@0__:set" and msg[3] == b"__end__":
-                    return out
-        finally:
-            c.call("CONFIG", "SET", "notify-keyspace-events", "")
-
-
 EVENT_SCRIPT = [
     ("HSET", "h", "a", "1", "b", "2"), ("HSET", "h", "a", "1"), ("HMSET", "h", "c", "3"), ("HSETNX", "h", "a", "x"),
     ("HSETNX", "h", "n", "x"), ("HDEL", "h", "nope"), ("HDEL", "h", "a", "nope"), ("HINCRBY", "h", "i", "5"),
@@ -467,32 +413,7 @@ EVENT_SCRIPT = [
 
 
 def test_keyspace_events(redis_proc, shoal_proc, differ):
-    expected = _events(redis_proc.port, EVENT_SCRIPT)
-    differ.both("FLUSHALL")
-    actual = _events(shoal_proc.port, EVENT_SCRIPT)
-    if not any(actual) and expected:
-        pytest.skip("keyspace notifications are not delivered by Shoal yet")
-    assert actual == expected
-
-
-def _info_field(c: RawClient, section: str, name: str) -> int:
-    info = parse(c.call("INFO", section)).decode()
-    fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
-    return int(fields[name])
-
-
-def _counters(port: int, commands) -> list:
-    out = []
-    with RawClient(port) as c:
-        c.call("FLUSHALL")
-        for argv in commands:
-            before = [_info_field(c, "persistence", "rdb_changes_since_last_save"),
-                      _info_field(c, "stats", "keyspace_hits"), _info_field(c, "stats", "keyspace_misses")]
-            c.call(*argv)
-            after = [_info_field(c, "persistence", "rdb_changes_since_last_save"),
-                     _info_field(c, "stats", "keyspace_hits"), _info_field(c, "stats", "keyspace_misses")]
-            out.append((argv, [a - b for a, b in zip(after, before)]))
-    return out
+    same_keyspace_events(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 def test_dirty_and_hit_counters(redis_proc, shoal_proc, differ):
@@ -501,7 +422,7 @@ def test_dirty_and_hit_counters(redis_proc, shoal_proc, differ):
         ("HSTRLEN", "h", "a"), ("HEXISTS", "nokey", "a"), ("HRANDFIELD", "nokey"), ("HSCAN", "nokey", "0"),
         ("HKEYS", "h"), ("HVALS", "h"),
     ]
-    assert _counters(shoal_proc.port, script) == _counters(redis_proc.port, script)
+    same_counter_deltas(redis_proc, shoal_proc, script)
 
 
 # --------------------------------------------------- random command sequences
@@ -512,10 +433,6 @@ _fields = st.sampled_from(["a", "b", "c", "", "1", "a\r\n", "x" * 70])
 _values = st.sampled_from(["1", "-2", "1.5", "", "v", "9223372036854775807", "x" * 70, "0x10"])
 _ints = st.sampled_from(["1", "-1", "0", "x", "1.5", LLONG_MAX, LLONG_MIN])
 _floats = st.sampled_from(["1", "-1.5", "0.1", "1e-5", "x", "inf", "1e4932"])
-
-
-def _cmd(name, *parts):
-    return st.tuples(st.just(name), *parts)
 
 
 _pairs_st = st.lists(st.tuples(_fields, _values), min_size=1, max_size=3).map(lambda ps: [x for p in ps for x in p])
@@ -536,7 +453,7 @@ _commands = st.one_of(
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commands=st.lists(_commands, min_size=1, max_size=25), resp3=st.booleans())
 def test_random_command_sequences(differ, differ3, commands, resp3):
-    d = _Args(differ3 if resp3 else differ)
+    d = ArgsDiffer(differ3 if resp3 else differ)
     d.both("FLUSHALL")
     for argv in commands:
         d.check(*argv)
@@ -552,7 +469,7 @@ def test_state_machine(redis_proc, shoal_proc):
     class HashMachine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
-            self.d = _Args(Differ(redis_proc.port, shoal_proc.port))
+            self.d = ArgsDiffer(Differ(redis_proc.port, shoal_proc.port))
             self.d.both("FLUSHALL")
 
         def teardown(self):
@@ -589,11 +506,8 @@ def test_state_machine(redis_proc, shoal_proc):
         @invariant()
         def same_hashes(self):
             for key in KEYS:
-                self.d.check("TYPE", key)
                 self.d.check("HLEN", key)
-                self.d.check("OBJECT", "ENCODING", key)
-                self.d.check("DEBUG", "DIGEST-VALUE", key)
-                if parse(self.d.redis.call("OBJECT", "ENCODING", key)) == b"listpack":
+                if check_introspection(self.d, key) == b"listpack":
                     self.d.exact("HGETALL", key)
 
     run_state_machine_as_test(

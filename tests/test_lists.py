@@ -19,6 +19,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from node.commands.table import lookup
 from node.engine.listvalue import ListValue
 from tests.resp_client import RawClient, ReplyError, parse
+from tests.type_helpers import check_all, check_introspection, d  # noqa: F401
+from tests.type_helpers import same_counter_deltas, same_keyspace_events
+from tests.type_helpers import cmd as _cmd
 
 LIST_COMMANDS = (
     "lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset linsert lrem ltrim lpos lmove rpoplpush "
@@ -31,42 +34,11 @@ WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 BINARY = [b"", b"\x00", b"a\r\nb", bytes(range(256)), "ключ".encode(), b"12", b"-7", b"007", b"1e3"]
 
 
-class _Args:
-    """A Differ that also takes ints as arguments (sent as their decimal text)."""
-
-    def __init__(self, differ):
-        self.differ = differ
-        self.redis, self.shoal = differ.redis, differ.shoal
-
-    @staticmethod
-    def _text(argv):
-        return tuple(str(a) if isinstance(a, int) else a for a in argv)
-
-    def check(self, *argv):
-        return self.differ.check(*self._text(argv))
-
-    def both(self, *argv):
-        return self.differ.both(*self._text(argv))
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def d(request, differ, differ3):
-    """Each test runs over RESP2 and over RESP3."""
-    return _Args(differ if request.param == 2 else differ3)
-
-
-def check_both(d, *commands):
-    for argv in commands:
-        d.check(*argv)
-
-
 def check_list(d, key):
     """The whole list, its type, encoding and digest agree."""
     d.check("LRANGE", key, 0, -1)
-    d.check("TYPE", key)
     d.check("EXISTS", key)
-    d.check("OBJECT", "ENCODING", key)
-    d.check("DEBUG", "DIGEST-VALUE", key)
+    check_introspection(d, key)
 
 
 # ----------------------------------------------------------------- COMMAND table
@@ -101,7 +73,7 @@ def test_getkeys_for_mpop(differ):
 
 
 def test_push_and_len(d):
-    check_both(
+    check_all(
         d,
         ("LPUSH", "l", "a"), ("LPUSH", "l", "b", "c", "d"), ("RPUSH", "l", "x", "y"), ("LLEN", "l"),
         ("LRANGE", "l", 0, -1), ("LPUSHX", "l", "p"), ("RPUSHX", "l", "q", "r"), ("LPUSHX", "nokey", "a"),
@@ -114,7 +86,7 @@ def test_push_and_len(d):
 @pytest.mark.parametrize("value", BINARY, ids=range(len(BINARY)))
 def test_binary_elements(d, value):
     key = b"k" + value
-    check_both(
+    check_all(
         d, ("RPUSH", key, value, value + b"!", value), ("LPUSH", key, value), ("LRANGE", key, 0, -1),
         ("LINDEX", key, -1), ("LPOS", key, value, "COUNT", 0), ("LINSERT", key, "AFTER", value, b"<" + value),
         ("LREM", key, -1, value), ("LSET", key, 0, value * 2), ("LMOVE", key, value, "LEFT", "RIGHT"),
@@ -149,7 +121,7 @@ def test_large_list(d):
 
 
 def test_pop_shapes(d):
-    check_both(
+    check_all(
         d,
         ("LPOP", "nokey"), ("RPOP", "nokey"), ("LPOP", "nokey", 0), ("RPOP", "nokey", 1), ("LPOP", "nokey", -1),
         ("LPOP", "nokey", "abc"), ("LPOP", "nokey", "1", "2"), ("RPOP", "nokey", 1, 2, 3), ("LPOP",),
@@ -165,7 +137,7 @@ def test_pop_shapes(d):
 
 
 def test_lindex_lset(d):
-    check_both(
+    check_all(
         d,
         ("LINDEX", "nokey", 0), ("LINDEX", "nokey", "abc"), ("LSET", "nokey", 0, "x"), ("LSET", "nokey", "x", "y"),
         ("RPUSH", "l", "a", "b", "c"),
@@ -188,7 +160,7 @@ def test_lrange_ltrim_ranges(d, start, end):
 
 
 def test_range_errors(d):
-    check_both(
+    check_all(
         d,
         ("LRANGE", "nokey", 0, -1), ("LRANGE", "nokey", "x", 1), ("LRANGE", "nokey", 0, "y"),
         ("LTRIM", "nokey", 0, 1), ("LTRIM", "nokey", "x", 1), ("LTRIM", "nokey", 0, "1e1"), ("LRANGE", "k", 0),
@@ -200,7 +172,7 @@ def test_range_errors(d):
 
 
 def test_linsert(d):
-    check_both(
+    check_all(
         d,
         ("LINSERT", "nokey", "BEFORE", "a", "x"), ("LINSERT", "nokey", "middle", "a", "x"),
         ("RPUSH", "l", "a", "b", "a"), ("LINSERT", "l", "BEFORE", "a", "x"), ("LINSERT", "l", "after", "a", "y"),
@@ -224,7 +196,7 @@ def test_lrem(d, count):
 
 
 def test_lrem_empties_list(d):
-    check_both(d, ("RPUSH", "l", "x", "x", "x"), ("LREM", "l", 0, "x"), ("EXISTS", "l"), ("LREM", "l", 0, "x"))
+    check_all(d, ("RPUSH", "l", "x", "x", "x"), ("LREM", "l", 0, "x"), ("EXISTS", "l"), ("LREM", "l", 0, "x"))
 
 
 # ------------------------------------------------------------------------ LPOS
@@ -256,7 +228,7 @@ def test_lpos(d):
 @pytest.mark.parametrize("wherefrom", ["LEFT", "RIGHT"])
 @pytest.mark.parametrize("whereto", ["LEFT", "right"])
 def test_lmove(d, wherefrom, whereto):
-    check_both(
+    check_all(
         d,
         ("RPUSH", "src", "a", "b", "c"), ("RPUSH", "dst", "x"),
         ("LMOVE", "src", "dst", wherefrom, whereto), ("LMOVE", "src", "new", wherefrom, whereto),
@@ -269,7 +241,7 @@ def test_lmove(d, wherefrom, whereto):
 
 
 def test_lmove_errors(d):
-    check_both(
+    check_all(
         d,
         ("SET", "str", "v"), ("RPUSH", "l", "a"),
         ("LMOVE", "l", "dst", "UP", "LEFT"), ("LMOVE", "l", "dst", "LEFT", "DOWN"), ("LMOVE", "nokey", "d", "x", "y"),
@@ -284,7 +256,7 @@ def test_lmove_errors(d):
 
 
 def test_lmpop(d):
-    check_both(
+    check_all(
         d,
         ("LMPOP", 1, "nokey", "LEFT"), ("LMPOP", 2, "a", "b", "right", "COUNT", 5),
         ("RPUSH", "b", "1", "2", "3"), ("RPUSH", "c", "4", "5"),
@@ -353,7 +325,7 @@ def test_string_commands_on_a_list(d, argv):
 
 
 def test_string_overwrites_list(d):
-    check_both(
+    check_all(
         d, ("RPUSH", "l", "a"), ("SET", "l", "v"), ("TYPE", "l"), ("GET", "l"), ("RPUSH", "m", "a"),
         ("MSET", "m", "1"), ("GET", "m"), ("RPUSH", "n", "a"), ("SETEX", "n", 100, "v"), ("GET", "n"),
         ("RPUSH", "o", "a"), ("GETSET", "o", "v"), ("TYPE", "o"),
@@ -364,7 +336,7 @@ def test_string_overwrites_list(d):
 
 
 def test_generic_commands_on_lists(d):
-    check_both(
+    check_all(
         d,
         ("RPUSH", "l", "a", "b", "c"), ("TYPE", "l"), ("OBJECT", "ENCODING", "l"), ("COPY", "l", "l2"),
         ("RPUSH", "l2", "d"), ("LRANGE", "l", 0, -1), ("LRANGE", "l2", 0, -1), ("RENAME", "l2", "l3"),
@@ -375,7 +347,7 @@ def test_generic_commands_on_lists(d):
 
 
 def test_dataset_digest(d):
-    check_both(
+    check_all(
         d, ("DEBUG", "DIGEST"), ("RPUSH", "l", "a", "1", "", "x" * 100), ("SET", "s", "v"), ("LPUSH", "m", "z"),
         ("EXPIRE", "m", 1000), ("DEBUG", "DIGEST"), ("SELECT", 3), ("RPUSH", "l", "b"), ("DEBUG", "DIGEST"),
         ("FLUSHDB",), ("SELECT", 0), ("DEBUG", "DIGEST"),
@@ -394,7 +366,7 @@ def test_encoding_of_long_lists(d):
 
 
 def test_blocking_commands_with_data(d):
-    check_both(
+    check_all(
         d,
         ("RPUSH", "a", "1", "2", "3"), ("RPUSH", "b", "4"),
         ("BLPOP", "nokey", "a", "b", 0), ("BRPOP", "b", "a", 1), ("BRPOP", "b", "a", "0.5"),
@@ -414,7 +386,7 @@ def test_blocking_argument_errors(d):
         d.check("BLMOVE", "l", "x", "LEFT", "RIGHT", timeout)
         d.check("BRPOPLPUSH", "l", "x", timeout)
         d.check("BLMPOP", timeout, 1, "l", "LEFT")
-    check_both(
+    check_all(
         d,
         ("BLPOP", "l"), ("BRPOP",), ("BLMOVE", "l", "x", "LEFT", "RIGHT"), ("BRPOPLPUSH", "l", "x"),
         ("BLMOVE", "l", "x", "UP", "RIGHT", -1), ("BLMOVE", "l", "x", "LEFT", "DOWN", "abc"),
@@ -457,28 +429,6 @@ def test_arity_errors(d, name):
 # --------------------------------------------------------- keyspace events
 
 
-def _events(port: int, commands, resp3: bool = False) -> list:
-    """Run ``commands`` on one server with every keyspace event on; return the messages received."""
-    with RawClient(port) as sub, RawClient(port) as c:
-        c.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
-        try:
-            if resp3:
-                c.call("HELLO", "3")
-            sub.call("PSUBSCRIBE", "__key*__:*")
-            for argv in commands:
-                c.call(*argv)
-            c.call("PUBLISH", "end", "x")  # not matched by the pattern
-            c.call("SET", "__end__", "1")
-            out = []
-            while True:
-                msg = parse(sub.read_reply())
-                out.append(msg[2:])
-                if msg[2] == b"__keyevent@0__:set" and msg[3] == b"__end__":
-                    return out
-        finally:
-            c.call("CONFIG", "SET", "notify-keyspace-events", "")
-
-
 EVENT_SCRIPT = [
     ("RPUSH", "l", "a", "b", "c"), ("LPUSH", "l", "z"), ("LPUSHX", "l", "y"), ("RPUSHX", "l", "x"),
     ("LPUSHX", "nokey", "y"), ("LINSERT", "l", "BEFORE", "a", "p"), ("LINSERT", "l", "BEFORE", "nope", "p"),
@@ -494,49 +444,17 @@ EVENT_SCRIPT = [
 
 
 def test_keyspace_events(redis_proc, shoal_proc, differ):
-    expected = _events(redis_proc.port, EVENT_SCRIPT)
-    actual = _events(shoal_proc.port, EVENT_SCRIPT)
-    if not any(actual) and expected:
-        pytest.skip("keyspace notifications are not delivered by Shoal yet")
-    assert actual == expected
+    same_keyspace_events(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 # ----------------------------------------------------------- dirty counter
 
 
-def _dirty(port: int, commands) -> list[int]:
-    out = []
-    with RawClient(port) as c:
-        for argv in commands:
-            before = parse(c.call("INFO", "persistence")).split(b"rdb_changes_since_last_save:")[1].split(b"\r")[0]
-            c.call(*argv)
-            after = parse(c.call("INFO", "persistence")).split(b"rdb_changes_since_last_save:")[1].split(b"\r")[0]
-            out.append(int(after) - int(before))
-    return out
-
-
 def test_dirty_counts(redis_proc, shoal_proc, differ):
-    assert _dirty(shoal_proc.port, EVENT_SCRIPT) == _dirty(redis_proc.port, EVENT_SCRIPT)
+    same_counter_deltas(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 # ------------------------------------------------- keyspace hits and misses
-
-
-def _hits_misses(port: int, commands) -> list[tuple[int, int]]:
-    def stats(c):
-        info = parse(c.call("INFO", "stats")).decode()
-        fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
-        return int(fields["keyspace_hits"]), int(fields["keyspace_misses"])
-
-    out = []
-    with RawClient(port) as c:
-        c.call("RPUSH", "l", "a", "b")
-        for argv in commands:
-            h0, m0 = stats(c)
-            c.call(*argv)
-            h1, m1 = stats(c)
-            out.append((h1 - h0, m1 - m0))
-    return out
 
 
 def test_keyspace_hits_and_misses(redis_proc, shoal_proc, differ):
@@ -545,7 +463,7 @@ def test_keyspace_hits_and_misses(redis_proc, shoal_proc, differ):
         ("LINDEX", "nokey", 0), ("LPOS", "l", "a"), ("LPOS", "nokey", "a"), ("LPUSH", "l", "x"), ("LPOP", "nokey"),
         ("LMOVE", "l", "m", "LEFT", "LEFT"), ("LMPOP", 1, "nokey", "LEFT"), ("BLPOP", "l", 0), ("LSET", "l", 0, "v"),
     ]
-    assert _hits_misses(shoal_proc.port, commands) == _hits_misses(redis_proc.port, commands)
+    same_counter_deltas(redis_proc, shoal_proc, commands, setup=[("RPUSH", "l", "a", "b")])
 
 
 # --------------------------------------------------- random command sequences
@@ -562,10 +480,6 @@ _lpos_opts = st.lists(
               st.tuples(st.just("COUNT"), _counts), st.tuples(st.just("MAXLEN"), _counts)),
     max_size=3,
 ).map(lambda groups: [w for g in groups for w in g])
-
-
-def _cmd(name, *parts):
-    return st.tuples(st.just(name), *parts)
 
 
 def _many(name, element, min_size=1):

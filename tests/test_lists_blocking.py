@@ -20,82 +20,8 @@ import time
 import pytest
 import redis
 
-from tests.resp_client import RawClient, encode_command, parse
-
-NIL2, NIL3 = b"*-1\r\n", b"_\r\n"
-
-
-class Conn(RawClient):
-    def __init__(self, port: int, protocol: int) -> None:
-        super().__init__(port)
-        if protocol == 3:
-            self.call("HELLO", "3")
-
-    def send(self, *argv) -> None:
-        """Send without waiting for the reply (the command may block)."""
-        self.send_raw(encode_command(*argv))
-
-
-def blocked_clients(ctl: RawClient) -> int:
-    info = parse(ctl.call("INFO", "clients")).decode()
-    return int(info.split("blocked_clients:")[1].split("\r\n")[0])
-
-
-def wait_blocked(ctl: RawClient, n: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while blocked_clients(ctl) != n:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"expected {n} blocked clients, have {blocked_clients(ctl)}")
-        time.sleep(0.002)
-
-
-class Run:
-    """The connections of one scenario run, closed at the end."""
-
-    def __init__(self, port: int, protocol: int) -> None:
-        self.port = port
-        self.protocol = protocol
-        self.conns: list[Conn] = []
-        self.ctl = self.conn()
-        wait_blocked(self.ctl, 0)  # nothing left over from an earlier test
-        self.ctl.call("FLUSHALL")
-
-    def conn(self) -> Conn:
-        c = Conn(self.port, self.protocol)
-        self.conns.append(c)
-        return c
-
-    def close(self) -> None:
-        for c in self.conns:
-            c.close()
-
-
-def compare(redis_proc, shoal_proc, scenario, protocol):
-    """Run ``scenario`` on both servers; require the same observations; return Redis's."""
-    results = []
-    for port in (redis_proc.port, shoal_proc.port):
-        run = Run(port, protocol)
-        try:
-            results.append(scenario(run))
-        finally:
-            run.close()
-    expected, actual = results
-    assert actual == expected, f"\nredis: {expected}\nshoal: {actual}"
-    return expected
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
-
-
-@pytest.fixture
-def both(redis_proc, shoal_proc, protocol):
-    def run(scenario):
-        return compare(redis_proc, shoal_proc, scenario, protocol)
-
-    yield run
-    assert shoal_proc.alive(), "shoal-server died during the test:\n" + shoal_proc.log()
+from tests.blocking_helpers import NIL2, NIL3, blocked_clients, both, protocol, wait_blocked  # noqa: F401
+from tests.resp_client import encode_command, parse
 
 
 def _p(raw):

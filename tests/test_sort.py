@@ -20,15 +20,11 @@ from node.commands import sort as sort_module
 from node.resp import ErrorReply
 from tests.differential import Differ
 from tests.resp_client import parse
-from tests.test_hashes import _Args, _counters, _events, check_all
+from tests.type_helpers import ArgsDiffer, check_all, d  # noqa: F401
+from tests.type_helpers import same_counter_deltas, same_keyspace_events
 
 LLONG_MAX = "9223372036854775807"
 LLONG_MIN = "-9223372036854775808"
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def d(request, differ, differ3):
-    return _Args(differ if request.param == 2 else differ3)
 
 
 # ----------------------------------------------------------------- COMMAND table
@@ -116,7 +112,7 @@ def test_alpha_sort(d):
 @pytest.mark.parametrize("start", ["0", "1", "5", "-1", "-100", "14", "15", "100", LLONG_MAX, LLONG_MIN])
 @pytest.mark.parametrize("count", ["0", "1", "3", "-1", "-5", "15", "100", LLONG_MAX, LLONG_MIN])
 def test_limit(differ, start, count):
-    d = _Args(differ)
+    d = ArgsDiffer(differ)
     d.check("RPUSH", "l", *[str(i * 7 % 15) for i in range(15)])
     d.check("ZADD", "z", *[x for i in range(15) for x in (str(i % 4), f"m{i}")])
     d.check("SADD", "s", *[str(i * 3) for i in range(15)])
@@ -310,16 +306,11 @@ EVENT_SCRIPT = [
 
 
 def test_keyspace_events(redis_proc, shoal_proc, differ):
-    expected = _events(redis_proc.port, EVENT_SCRIPT)
-    differ.both("FLUSHALL")
-    actual = _events(shoal_proc.port, EVENT_SCRIPT)
-    if not any(actual) and expected:
-        pytest.skip("keyspace notifications are not delivered by Shoal yet")
-    assert actual == expected
+    same_keyspace_events(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 def test_dirty_and_hit_counters(redis_proc, shoal_proc, differ):
-    assert _counters(shoal_proc.port, EVENT_SCRIPT) == _counters(redis_proc.port, EVENT_SCRIPT)
+    same_counter_deltas(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 # --------------------------------------------------- random command sequences

@@ -17,75 +17,11 @@ consumer group of workers, with a crashed worker's messages reclaimed.
 from __future__ import annotations
 
 import threading
-import time
 
-import pytest
 import redis
 
-from tests.resp_client import RawClient, encode_command, parse
-
-
-class Conn(RawClient):
-    def __init__(self, port: int, protocol: int) -> None:
-        super().__init__(port)
-        if protocol == 3:
-            self.call("HELLO", "3")
-
-    def send(self, *argv) -> None:
-        """Send without waiting for the reply (the command may block)."""
-        self.send_raw(encode_command(*argv))
-
-
-def blocked_clients(ctl: RawClient) -> int:
-    info = parse(ctl.call("INFO", "clients")).decode()
-    return int(info.split("blocked_clients:")[1].split("\r\n")[0])
-
-
-def wait_blocked(ctl: RawClient, n: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while blocked_clients(ctl) != n:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"expected {n} blocked clients, have {blocked_clients(ctl)}")
-        time.sleep(0.002)
-
-
-class Run:
-    """The connections of one scenario run, closed at the end."""
-
-    def __init__(self, port: int, protocol: int) -> None:
-        self.port = port
-        self.protocol = protocol
-        self.conns: list[Conn] = []
-        self.ctl = self.conn()
-        wait_blocked(self.ctl, 0)
-        self.ctl.call("FLUSHALL")
-
-    def conn(self) -> Conn:
-        c = Conn(self.port, self.protocol)
-        self.conns.append(c)
-        return c
-
-    def close(self) -> None:
-        for c in self.conns:
-            c.close()
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def both(request, redis_proc, shoal_proc):
-    def run(scenario):
-        results = []
-        for port in (redis_proc.port, shoal_proc.port):
-            r = Run(port, request.param)
-            try:
-                results.append(scenario(r))
-            finally:
-                r.close()
-        expected, actual = results
-        assert actual == expected, f"\nredis: {expected}\nshoal: {actual}"
-        return expected
-
-    yield run
-    assert shoal_proc.alive(), "shoal-server died during the test:\n" + shoal_proc.log()
+from tests.blocking_helpers import NULLS, blocked_clients, both, protocol, wait_blocked  # noqa: F401
+from tests.resp_client import RawClient, parse
 
 
 def entries(reply):
@@ -93,9 +29,6 @@ def entries(reply):
     value = parse(reply)
     pairs = value.items() if isinstance(value, dict) else value
     return [(key, [e[0] for e in items]) for key, items in pairs]
-
-
-NULLS = (b"*-1\r\n", b"_\r\n")
 
 
 # ---------------------------------------------------------------------- XREAD

@@ -23,6 +23,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from node.commands.table import lookup
 from node.engine.zset import LEX_MAX, LEX_MIN, ZSet, parse_lex_bound
 from tests.resp_client import RawClient, ReplyError, parse
+from tests.type_helpers import check_introspection, d, same_counter_deltas, same_keyspace_events  # noqa: F401
+from tests.type_helpers import cmd as _cmd
 
 ZSET_COMMANDS = (
     "zadd zincrby zrem zcard zcount zlexcount zscore zmscore zrank zrevrank zrange zrangestore zrangebyscore "
@@ -35,41 +37,6 @@ LLONG_MAX = "9223372036854775807"
 LLONG_MIN = "-9223372036854775808"
 WEIRD_SCORES = ["0", "-0", "1", "-1", "1.5", "inf", "-inf", "+inf", "1e308", "-1e308", "5e-324", "1e-300",
                 "0.1", "123456789012345678", "4611686018427387904", "9223372036854775807", "1e20", "0x10", "3.0"]
-
-
-class _Args:
-    """A Differ that also takes ints as arguments (sent as their decimal text)."""
-
-    def __init__(self, differ):
-        self.differ = differ
-        self.redis, self.shoal = differ.redis, differ.shoal
-        self.protocol = differ.protocol
-
-    @staticmethod
-    def _text(argv):
-        return tuple(str(a) if isinstance(a, (int, float)) else a for a in argv)
-
-    def check(self, *argv):
-        return self.differ.check(*self._text(argv))
-
-    def both(self, *argv):
-        return self.differ.both(*self._text(argv))
-
-    def check_all(self, *commands):
-        for argv in commands:
-            self.check(*argv)
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def d(request, differ, differ3):
-    """Each test runs over RESP2 and over RESP3."""
-    return _Args(differ if request.param == 2 else differ3)
-
-
-def exact(d, *argv):
-    """Byte-for-byte equality even for commands with a known-difference normaliser (ZSCAN of a listpack)."""
-    expected, actual = d.both(*argv)
-    assert expected == actual, (argv, expected, actual)
 
 
 def scan_same(d, key):
@@ -87,9 +54,7 @@ def check_zset(d, key):
     """The whole set with scores, its type, encoding and digest agree."""
     d.check("ZRANGE", key, 0, -1, "WITHSCORES")
     d.check("ZCARD", key)
-    d.check("TYPE", key)
-    d.check("OBJECT", "ENCODING", key)
-    d.check("DEBUG", "DIGEST-VALUE", key)
+    check_introspection(d, key)
 
 
 # ----------------------------------------------------------------- COMMAND table
@@ -642,8 +607,8 @@ def test_zscan_listpack_exact(d):
     for args in ((0,), (0, "COUNT", 1), (0, "MATCH", "m1*"), (0, "MATCH", "*", "COUNT", 1000), (7,),
                  (0, "COUNT", 0), (0, "COUNT", "x"), (0, "TYPE", "zset"), (0, "MATCH"), (0, "FOO", 1),
                  ("-1",), ("18446744073709551616",), ("x",), ("",)):
-        exact(d, "ZSCAN", "z", *args)
-        exact(d, "ZSCAN", "nokey", *args)
+        d.exact("ZSCAN", "z", *args)
+        d.exact("ZSCAN", "nokey", *args)
 
 
 def _zscan_all(client, key, *opts):
@@ -687,24 +652,6 @@ def test_zscan_skiplist_under_changes(shoal):
 # ------------------------------------------------------------------ keyspace events, dirty, hits
 
 
-def _events(port: int, commands) -> list:
-    with RawClient(port) as sub, RawClient(port) as c:
-        c.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
-        try:
-            sub.call("PSUBSCRIBE", "__key*__:*")
-            for argv in commands:
-                c.call(*argv)
-            c.call("SET", "__end__", "1")
-            out = []
-            while True:
-                msg = parse(sub.read_reply())
-                out.append(msg[2:])
-                if msg[2] == b"__keyevent@0__:set" and msg[3] == b"__end__":
-                    return out
-        finally:
-            c.call("CONFIG", "SET", "notify-keyspace-events", "")
-
-
 EVENT_SCRIPT = [
     ("ZADD", "z", 1, "a", 2, "b", 3, "c"), ("ZADD", "z", 1, "a"), ("ZADD", "z", "NX", 5, "a"), ("ZADD", "z", "CH", 9, "a"),
     ("ZINCRBY", "z", 1, "b"), ("ZINCRBY", "z", 0, "b"), ("ZADD", "z", "INCR", 1, "n"), ("ZREM", "z", "nope"),
@@ -723,47 +670,11 @@ EVENT_SCRIPT = [
 
 
 def test_keyspace_events(redis_proc, shoal_proc, differ):
-    script = [tuple(str(a) if isinstance(a, int) else a for a in argv) for argv in EVENT_SCRIPT]
-    expected = _events(redis_proc.port, script)
-    actual = _events(shoal_proc.port, script)
-    if len(actual) <= 1 < len(expected):
-        pytest.skip("keyspace notifications are not delivered by Shoal yet")
-    assert actual == expected
-
-
-def _dirty(port: int, commands) -> list[int]:
-    out = []
-    with RawClient(port) as c:
-        def dirty():
-            info = parse(c.call("INFO", "persistence"))
-            return int(info.split(b"rdb_changes_since_last_save:")[1].split(b"\r")[0])
-        for argv in commands:
-            before = dirty()
-            c.call(*argv)
-            out.append(dirty() - before)
-    return out
+    same_keyspace_events(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 def test_dirty_counts(redis_proc, shoal_proc, differ):
-    script = [tuple(str(a) if isinstance(a, int) else a for a in argv) for argv in EVENT_SCRIPT]
-    assert _dirty(shoal_proc.port, script) == _dirty(redis_proc.port, script)
-
-
-def _hits_misses(port: int, commands) -> list[tuple[int, int]]:
-    def stats(c):
-        info = parse(c.call("INFO", "stats")).decode()
-        fields = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
-        return int(fields["keyspace_hits"]), int(fields["keyspace_misses"])
-
-    out = []
-    with RawClient(port) as c:
-        c.call("ZADD", "z", "1", "a", "2", "b")
-        for argv in commands:
-            h0, m0 = stats(c)
-            c.call(*argv)
-            h1, m1 = stats(c)
-            out.append((h1 - h0, m1 - m0))
-    return out
+    same_counter_deltas(redis_proc, shoal_proc, EVENT_SCRIPT)
 
 
 def test_keyspace_hits_and_misses(redis_proc, shoal_proc, differ):
@@ -775,7 +686,7 @@ def test_keyspace_hits_and_misses(redis_proc, shoal_proc, differ):
         ("ZRANDMEMBER", "z"), ("ZSCAN", "z", "0"), ("ZMPOP", "1", "nokey", "MIN"), ("BZPOPMIN", "z", "0"),
         ("ZREM", "nokey", "a"), ("ZLEXCOUNT", "z", "-", "+"), ("ZREMRANGEBYRANK", "z", "0", "0"),
     ]
-    assert _hits_misses(shoal_proc.port, commands) == _hits_misses(redis_proc.port, commands)
+    same_counter_deltas(redis_proc, shoal_proc, commands, setup=[("ZADD", "z", "1", "a", "2", "b")])
 
 
 # ------------------------------------------------------------------ random command sequences
@@ -792,10 +703,6 @@ _lex_bound = st.one_of(st.sampled_from(["-", "+", "x", "[", "("]),
 _limit = st.one_of(st.just(()), st.tuples(st.just("LIMIT"), _idx, _idx))
 _zadd_opts = st.lists(st.sampled_from(["NX", "XX", "GT", "LT", "CH", "INCR"]), max_size=2)
 _aggr = st.one_of(st.just(()), st.tuples(st.just("AGGREGATE"), st.sampled_from(["SUM", "MIN", "MAX", "X"])))
-
-
-def _cmd(name, *parts):
-    return st.tuples(st.just(name), *parts)
 
 
 def _pairs(min_size=1):

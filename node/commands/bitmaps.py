@@ -141,6 +141,7 @@ def _range_unit(arg: bytes) -> bool:
 
 def _clamp(start: int, end: int, total: int) -> tuple[int, int]:
     """Redis's index conversion: negatives from the end, then clamped into [0, total-1]."""
+    # Not listvalue.rank_range: BITCOUNT/BITPOS also clamp a negative end to 0 and let the caller judge emptiness.
     if start < 0:
         start += total
     if end < 0:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from itertools import islice
 
-from node.commands.access import read_value, write_value
+from node.commands.access import members_removed, read_value, write_value
 from node.commands.args import NOT_FLOAT, SYNTAX_ERROR, parse_int
 from node.commands.keys import parse_scan_cursor
 from node.commands.strings import _LD_INF, keyword, ld_add, ld_format, ld_parse
@@ -31,7 +31,7 @@ from node.debug_digest import VALUE_DIGESTERS, mix_digest, xor_digest
 from node.engine.glob import compile_glob
 from node.engine.hashvalue import HashValue
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
-from node.notify import GENERIC, HASH, notify
+from node.notify import HASH, notify
 from node.resp import OK, ErrorReply
 from node.resp.parser import string2ll
 
@@ -90,6 +90,25 @@ def _changed(db, key: bytes, h: HashValue, created: bool, changes: int = 1) -> N
         db.touch(key, changes)
 
 
+def _hash_for_write(db, key: bytes) -> tuple[HashValue, bool]:
+    """The hash at ``key`` (WRONGTYPE for another type) or a new one not stored yet; and whether it is new."""
+    h = write_value(db, key, HashValue)
+    if h is None:
+        return HashValue(), True
+    return h, False
+
+
+def _store_incremented(client, key: bytes, h: HashValue, created: bool, field: bytes, text: bytes,
+                       event: bytes) -> None:
+    """HINCRBY/HINCRBYFLOAT: set ``field`` to ``text`` (listpack conversion checked before and after)."""
+    max_entries, max_value = _limits(client)
+    h.check_encoding(max_entries, max_value, len(field), len(text))
+    h[field] = text
+    h.check_encoding(max_entries, max_value)
+    _changed(client.db, key, h, created)
+    notify(client, HASH, event, key)
+
+
 # ------------------------------------------------------------- HSET & co.
 
 
@@ -99,10 +118,7 @@ def _hset_generic(client, argv, name: str):
         raise ErrorReply(f"ERR wrong number of arguments for '{name}' command")
     db = client.db
     key = argv[1]
-    h = write_value(db, key, HashValue)
-    created = h is None
-    if created:
-        h = HashValue()
+    h, created = _hash_for_write(db, key)
     max_entries, max_value = _limits(client)
     if not h.hashtable:
         for i in range(2, argc):
@@ -144,10 +160,7 @@ def hmset(client, argv):
 def hsetnx(client, argv):
     db = client.db
     key = argv[1]
-    h = write_value(db, key, HashValue)
-    created = h is None
-    if created:
-        h = HashValue()
+    h, created = _hash_for_write(db, key)
     field = argv[2]
     if field in h:
         return 0
@@ -243,25 +256,15 @@ def hdel(client, argv):
     if h is None:
         return 0
     deleted = 0
-    removed_key = False
     for field in argv[2:]:
         if field in h:
             del h[field]
             deleted += 1
             if not h:
-                removed_key = True
                 break
     if deleted:
         h.scan_cache = None
-        if removed_key:
-            db.delete(key)
-            if deleted > 1:
-                db.dirty += deleted - 1
-        else:
-            db.touch(key, deleted)
-        notify(client, HASH, b"hdel", key)
-        if removed_key:
-            notify(client, GENERIC, b"del", key)
+        members_removed(client, key, h, deleted, HASH, b"hdel")
     return deleted
 
 
@@ -275,10 +278,7 @@ def hincrby(client, argv):
     increment = parse_int(argv[3])
     db = client.db
     key = argv[1]
-    h = write_value(db, key, HashValue)
-    created = h is None
-    if created:
-        h = HashValue()
+    h, created = _hash_for_write(db, key)
     field = argv[2]
     current = h.get(field)
     if current is None:
@@ -290,13 +290,7 @@ def hincrby(client, argv):
     result = value + increment
     if result > _LLONG_MAX or result < _LLONG_MIN:
         raise _OVERFLOW
-    text = b"%d" % result
-    max_entries, max_value = _limits(client)
-    h.check_encoding(max_entries, max_value, len(field), len(text))
-    h[field] = text
-    h.check_encoding(max_entries, max_value)
-    _changed(db, key, h, created)
-    notify(client, HASH, b"hincrby", key)
+    _store_incremented(client, key, h, created, field, b"%d" % result, b"hincrby")
     return result
 
 
@@ -311,10 +305,7 @@ def hincrbyfloat(client, argv):
         raise _NAN_OR_INF_ARG
     db = client.db
     key = argv[1]
-    h = write_value(db, key, HashValue)
-    created = h is None
-    if created:
-        h = HashValue()
+    h, created = _hash_for_write(db, key)
     field = argv[2]
     current = h.get(field)
     if current is None:
@@ -329,12 +320,7 @@ def hincrbyfloat(client, argv):
     if total is _LD_INF:
         raise _NAN_OR_INF
     text = ld_format(total)
-    max_entries, max_value = _limits(client)
-    h.check_encoding(max_entries, max_value, len(field), len(text))
-    h[field] = text
-    h.check_encoding(max_entries, max_value)
-    _changed(db, key, h, created)
-    notify(client, HASH, b"hincrbyfloat", key)
+    _store_incremented(client, key, h, created, field, text, b"hincrbyfloat")
     return text
 
 

@@ -25,7 +25,7 @@ removed (LMOVE counts one), not one per key write.
 from __future__ import annotations
 
 from node.blocking import block_on_keys, parse_timeout
-from node.commands.access import read_value, write_value
+from node.commands.access import members_removed, read_value, write_value
 from node.commands.args import SYNTAX_ERROR, parse_int
 from node.commands.strings import keyword
 from node.commands.table import command
@@ -104,16 +104,9 @@ def _serving_keys(client, keys):
     return keys if key is None else (key,)
 
 
-def _elements_removed(client, key: bytes, lst: ListValue, left: bool, count: int, dirty_before: int) -> None:
+def _elements_removed(client, key: bytes, lst: ListValue, left: bool, count: int) -> None:
     """Events and bookkeeping after popping ``count`` elements (Redis's listElementsRemoved)."""
-    db = client.db
-    notify(client, LIST, b"lpop" if left else b"rpop", key)
-    if lst:
-        db.touch(key, count)
-    else:
-        db.delete(key)
-        notify(client, GENERIC, b"del", key)
-    db.dirty = dirty_before + count
+    members_removed(client, key, lst, count, LIST, b"lpop" if left else b"rpop")
 
 
 def _new_list(db, key: bytes) -> ListValue:
@@ -192,15 +185,14 @@ def _pop(client, argv, left: bool):
     lst = write_value(db, key, ListValue)
     if lst is None:
         return None if count is None else NULL_ARRAY
-    before = db.dirty
     if count is None:
         value = lst.popleft() if left else lst.pop()
-        _elements_removed(client, key, lst, left, 1, before)
+        _elements_removed(client, key, lst, left, 1)
         return value
     if count == 0:
         return []
     items = lst.pop_many(count, left)
-    _elements_removed(client, key, lst, left, len(items), before)
+    _elements_removed(client, key, lst, left, len(items))
     return items
 
 
@@ -343,14 +335,7 @@ def lrem(client, argv):
         return 0
     removed = lst.remove_matches(argv[3], count)
     if removed:
-        before = db.dirty
-        notify(client, LIST, b"lrem", key)
-        if lst:
-            db.touch(key)
-        else:
-            db.delete(key)
-            notify(client, GENERIC, b"del", key)
-        db.dirty = before + removed
+        members_removed(client, key, lst, removed, LIST, b"lrem")
     return removed
 
 
@@ -465,9 +450,8 @@ def _parse_mpop(argv, numkeys_index: int):
 
 
 def _pop_range_with_key(client, key: bytes, lst: ListValue, left: bool, count: int):
-    before = client.db.dirty
     items = lst.pop_many(count, left)
-    _elements_removed(client, key, lst, left, len(items), before)
+    _elements_removed(client, key, lst, left, len(items))
     return [key, items]
 
 
@@ -508,9 +492,8 @@ def _blocking_pop(client, argv, keys, left: bool, deadline: int, count: int | No
 def _serve_pop(client, key: bytes, lst: ListValue, left: bool, count: int | None):
     if count is not None:
         return _pop_range_with_key(client, key, lst, left, count)
-    before = client.db.dirty
     value = lst.popleft() if left else lst.pop()
-    _elements_removed(client, key, lst, left, 1, before)
+    _elements_removed(client, key, lst, left, 1)
     return [key, value]
 
 

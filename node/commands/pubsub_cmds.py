@@ -120,6 +120,15 @@ def _syntax_error(argv) -> ErrorReply:
     )
 
 
+def _counts_per_channel(argv, count) -> list:
+    """PUBSUB NUMSUB / SHARDNUMSUB: a flat channel, count, channel, count... list."""
+    out: list = []
+    for channel in argv[2:]:
+        out.append(channel)
+        out.append(count(channel))
+    return out
+
+
 def _channel_list(argv, registry: dict) -> list[bytes]:
     if len(argv) > 3:
         raise _syntax_error(argv)
@@ -156,23 +165,13 @@ def pubsub_shardchannels(client, argv):
 @_pubsub("numsub", -2, summary="Get the count of subscribers for channels", since="2.8.0",
          complexity="O(N) for the NUMSUB subcommand, where N is the number of requested channels")
 def pubsub_numsub(client, argv):
-    numsub = client.node.pubsub.numsub
-    out: list = []
-    for channel in argv[2:]:
-        out.append(channel)
-        out.append(numsub(channel))
-    return out
+    return _counts_per_channel(argv, client.node.pubsub.numsub)
 
 
 @_pubsub("shardnumsub", -2, summary="Get the count of subscribers for shard channels", since="7.0.0",
          complexity="O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels")
 def pubsub_shardnumsub(client, argv):
-    numsub = client.node.pubsub.shard_numsub
-    out: list = []
-    for channel in argv[2:]:
-        out.append(channel)
-        out.append(numsub(channel))
-    return out
+    return _counts_per_channel(argv, client.node.pubsub.shard_numsub)
 
 
 @_pubsub("numpat", 2, summary="Get the count of unique patterns pattern subscriptions", since="2.8.0",

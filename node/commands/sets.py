@@ -18,7 +18,7 @@ same order of checks. Points worth knowing:
 
 from __future__ import annotations
 
-from node.commands.access import read_value, write_value
+from node.commands.access import members_removed, read_value, write_value
 from node.commands.args import SYNTAX_ERROR, WRONGTYPE, parse_int
 from node.commands.hashes import parse_scan_options, scan_page
 from node.commands.keys import parse_scan_cursor
@@ -124,24 +124,14 @@ def srem(client, argv):
     if s is None:
         return 0
     deleted = 0
-    removed_key = False
     remove = s.remove
     for member in argv[2:]:
         if remove(member):
             deleted += 1
             if not len(s):
-                removed_key = True
                 break
     if deleted:
-        if removed_key:
-            db.delete(key)
-            if deleted > 1:
-                db.dirty += deleted - 1
-        else:
-            db.touch(key, deleted)
-        notify(client, SET, b"srem", key)
-        if removed_key:
-            notify(client, GENERIC, b"del", key)
+        members_removed(client, key, s, deleted, SET, b"srem")
     return deleted
 
 

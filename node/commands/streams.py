@@ -216,6 +216,20 @@ class _TrimArgs:
         self.idpos = 0
 
 
+def _trim_threshold_index(args: _TrimArgs, argv, i: int, more: int) -> int:
+    """After MAXLEN/MINID at ``i``: note an optional ``~`` (approximate) or ``=``; the threshold's index."""
+    if args.strategy is not None:
+        raise _MAXLEN_AND_MINID
+    args.approx = False
+    nxt = _cut(argv[i + 1])
+    if more >= 2 and nxt == b"~":
+        args.approx = True
+        i += 1
+    elif more >= 2 and nxt == b"=":
+        i += 1
+    return i + 1
+
+
 def _parse_add_trim(client, argv, xadd: bool) -> _TrimArgs:
     """streamParseAddOrTrimArgsOrReply: XADD/XTRIM options (and XADD's ID position)."""
     args = _TrimArgs()
@@ -228,32 +242,14 @@ def _parse_add_trim(client, argv, xadd: bool) -> _TrimArgs:
         if xadd and opt == b"*":
             break
         if opt == b"maxlen" and more:
-            if args.strategy is not None:
-                raise _MAXLEN_AND_MINID
-            args.approx = False
-            nxt = _cut(argv[i + 1])
-            if more >= 2 and nxt == b"~":
-                args.approx = True
-                i += 1
-            elif more >= 2 and nxt == b"=":
-                i += 1
-            args.maxlen = parse_int(argv[i + 1])
+            i = _trim_threshold_index(args, argv, i, more)
+            args.maxlen = parse_int(argv[i])
             if args.maxlen < 0:
                 raise _MAXLEN_NEGATIVE
-            i += 1
             args.strategy = "maxlen"
         elif opt == b"minid" and more:
-            if args.strategy is not None:
-                raise _MAXLEN_AND_MINID
-            args.approx = False
-            nxt = _cut(argv[i + 1])
-            if more >= 2 and nxt == b"~":
-                args.approx = True
-                i += 1
-            elif more >= 2 and nxt == b"=":
-                i += 1
-            args.minid = _parse_strict_id(argv[i + 1])
-            i += 1
+            i = _trim_threshold_index(args, argv, i, more)
+            args.minid = _parse_strict_id(argv[i])
             args.strategy = "minid"
         elif opt == b"limit" and more:
             args.limit = parse_int(argv[i + 1])

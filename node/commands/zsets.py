@@ -29,13 +29,14 @@ import re
 import zlib
 
 from node.blocking import block_on_keys, parse_timeout
-from node.commands.access import read_value, write_value
+from node.commands.access import members_removed, read_value, write_value
 from node.commands.args import NOT_FLOAT, NOT_INTEGER, SYNTAX_ERROR, WRONGTYPE
 from node.commands.keys import parse_scan_cursor
 from node.commands.table import command
 from node.commands.strings import keyword
 from node.debug_digest import VALUE_DIGESTERS, mix_digest, xor_digest
 from node.engine.glob import compile_glob
+from node.engine.listvalue import rank_range
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
 from node.engine.zset import ZSet, parse_lex_bound
 from node.notify import GENERIC, ZSET, notify
@@ -241,12 +242,6 @@ def _scored(client, pairs, withscores: bool) -> list:
     return out
 
 
-def _delete_emptied(db, key: bytes, changes: int) -> None:
-    """Delete a key a command emptied; Redis counts ``changes`` (one per element) toward dirty, not the delete."""
-    db.delete(key)
-    db.dirty += changes - 1
-
-
 def _store_result(client, dst: bytes, z: ZSet, event: bytes) -> int:
     """setKey the result (or delete ``dst`` if empty) with the notifications; returns the reply."""
     db = client.db
@@ -387,20 +382,13 @@ def zrem(client, argv):
     if z is None:
         return 0
     deleted = 0
-    removed_key = False
     for member in argv[2:]:
         if z.remove(member):
             deleted += 1
-        if not len(z):
-            _delete_emptied(db, key, deleted)
-            removed_key = True
-            break
+            if not len(z):
+                break
     if deleted:
-        notify(client, ZSET, b"zrem", key)
-        if removed_key:
-            notify(client, GENERIC, b"del", key)
-        else:
-            db.touch(key, deleted)
+        members_removed(client, key, z, deleted, ZSET, b"zrem")
     return deleted
 
 
@@ -537,19 +525,8 @@ def _zrange_generic(client, argv, start: int, store: bool, rangetype: int, direc
         raise WRONGTYPE
 
     if rangetype == _RANK:
-        n = len(z)
-        if lo < 0:
-            lo += n
-        if hi < 0:
-            hi += n
-        if lo < 0:
-            lo = 0
-        if lo > hi or lo >= n:
-            pairs = []
-        else:
-            if hi >= n:
-                hi = n - 1
-            pairs = z.range_by_rank(lo, hi, reverse)
+        bounds = rank_range(lo, hi, len(z))
+        pairs = [] if bounds is None else z.range_by_rank(*bounds, reverse)
     elif rangetype == _SCORE:
         if offset > 0 and offset >= len(z):
             pairs = []
@@ -653,29 +630,16 @@ def _zremrange(client, argv, rangetype: int):
     if z is None:
         return 0
     if rangetype == _RANK:
-        n = len(z)
-        if lo < 0:
-            lo += n
-        if hi < 0:
-            hi += n
-        if lo < 0:
-            lo = 0
-        if lo > hi or lo >= n:
+        bounds = rank_range(lo, hi, len(z))
+        if bounds is None:
             return 0
-        if hi >= n:
-            hi = n - 1
-        deleted = z.remove_range_by_rank(lo, hi)
+        deleted = z.remove_range_by_rank(*bounds)
     elif rangetype == _SCORE:
         deleted = z.remove_range_by_score(lo, hi, lo_ex, hi_ex)
     else:
         deleted = z.remove_range_by_lex(lmin, lmax)
     if deleted:
-        notify(client, ZSET, event, key)
-        if not len(z):
-            _delete_emptied(db, key, deleted)
-            notify(client, GENERIC, b"del", key)
-        else:
-            db.touch(key, deleted)
+        members_removed(client, key, z, deleted, ZSET, event)
     return deleted
 
 
@@ -705,14 +669,8 @@ def zremrangebylex(client, argv):
 
 def _pop(client, key: bytes, z: ZSet, count: int, reverse: bool) -> list:
     """Pop up to ``count`` from ``z`` at ``key`` with the notifications; returns (member, score) pairs."""
-    db = client.db
     pairs = z.pop(count, reverse)
-    notify(client, ZSET, b"zpopmax" if reverse else b"zpopmin", key)
-    if not len(z):
-        _delete_emptied(db, key, len(pairs))
-        notify(client, GENERIC, b"del", key)
-    else:
-        db.touch(key, len(pairs))
+    members_removed(client, key, z, len(pairs), ZSET, b"zpopmax" if reverse else b"zpopmin")
     return pairs
 
 

@@ -22,6 +22,22 @@ __all__ = ["ListValue"]
 _LLONG_MIN = -(2**63)
 
 
+
+def rank_range(start: int, end: int, n: int) -> tuple[int, int] | None:
+    """Redis's rank range clamping (LRANGE, LTRIM, ZRANGE, ZREMRANGEBYRANK): negative ranks count from
+    the end; the inclusive range within ``0..n-1``, or None when it is empty."""
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if start > end or start >= n:
+        return None
+    if end >= n:
+        end = n - 1
+    return start, end
+
 class ListValue(deque):
     __slots__ = ()
 
@@ -41,16 +57,10 @@ class ListValue(deque):
     def range(self, start: int, end: int) -> list:
         """LRANGE: elements ``start..end`` inclusive, Redis's clamping of out-of-range ends."""
         n = len(self)
-        if start < 0:
-            start += n
-        if end < 0:
-            end += n
-        if start < 0:
-            start = 0
-        if start > end or start >= n:
+        bounds = rank_range(start, end, n)
+        if bounds is None:
             return []
-        if end >= n:
-            end = n - 1
+        start, end = bounds
         if start == 0 and end == n - 1:
             return list(self)
         if start <= n - 1 - end:
@@ -138,17 +148,11 @@ class ListValue(deque):
     def trim(self, start: int, end: int) -> int:
         """LTRIM: keep ``start..end`` (Redis's clamping); returns how many elements went."""
         n = len(self)
-        if start < 0:
-            start += n
-        if end < 0:
-            end += n
-        if start < 0:
-            start = 0
-        if start > end or start >= n:
+        bounds = rank_range(start, end, n)
+        if bounds is None:
             self.clear()
             return n
-        if end >= n:
-            end = n - 1
+        start, end = bounds
         left, right = start, n - 1 - end
         removed = left + right
         if removed > end - start + 1:
