@@ -53,6 +53,7 @@ class Client:
         "asking",
         "readonly",
         "gated",
+        "routed",
         "flags",
         "qbuf_peak",
         "is_unix",
@@ -104,6 +105,8 @@ class Client:
         self.is_unix = False
         #: Unix seconds since the output buffer has been over its soft limit (0: not over).
         self.obuf_soft_limit_reached_time = 0
+        #: Cluster mode: every request is checked by the routing hook (MOVED/ASK...).
+        self.routed = node.cluster_enabled
         self.refresh_gate()
 
     def refresh_gate(self) -> None:
@@ -114,8 +117,8 @@ class Client:
             or self.multi is not None
             or self.reply_mode != REPLY_ON
             or bool(self.pubsub_channels or self.pubsub_patterns or self.pubsub_shard_channels)
-            or self.node.cluster_enabled
             or self.asking
+            or self.node.disk_error is not None  # MISCONF after a failed BGSAVE (node.persistence.snapshot)
         )
 
     def select(self, index: int) -> None:

@@ -18,6 +18,7 @@ from node.config import Config
 from node.engine.database import Database
 from node.log import Logger
 from node.notify import EXPIRED, flags_from_config, notify_db
+from node.persistence.snapshot import Snapshots
 from node.pubsub import PubSub
 
 __all__ = ["CommandClock", "Node", "Stats"]
@@ -115,6 +116,9 @@ class Node:
         self.start_ms = self.clock.wall_ms()
         self.start_monotonic = time.monotonic()
         self.lastsave = self.start_ms // 1000
+        #: The MISCONF ErrorReply while writes are refused after a failed BGSAVE, else None.
+        self.disk_error = None
+        self.rdb = Snapshots(self)  # SAVE/BGSAVE/save points/start-up load (node.persistence.snapshot)
         self._dirty = 0  # writes not attributed to a database (see ``dirty``)
         self.shutdown_requested = False
         self.shutdown_flags: set[str] = set()

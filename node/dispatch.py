@@ -114,6 +114,10 @@ def execute(client, argv: list[bytes]) -> None:
     if client.gated:
         _execute_gated(client, cmd, argv)
         return
+    if client.routed:
+        hook = client.node.gate_hook
+        if hook is not None and hook(client, cmd, argv):
+            return  # redirected (MOVED, ASK, CROSSSLOT...)
     # The body of call(), inlined: this is the path of nearly every command.
     client.clock.pinned = None
     start = perf_counter_ns()

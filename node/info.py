@@ -2,8 +2,8 @@
 
 Every field Redis 7.0 prints is printed, so monitoring tools and clients that
 parse INFO find what they expect. Values are real where Shoal has the thing
-they measure and honest constants where it has not (no persistence, no
-replication, no jemalloc): e.g. ``rdb_bgsave_in_progress:0``, ``role:master``.
+they measure and honest constants where it has not (no AOF, no
+replication, no jemalloc): e.g. ``aof_enabled:0``, ``role:master``.
 
 Memory: Python has no per-object accounting that is cheap enough to keep on
 the hot path (tracemalloc costs on every allocation). ``used_memory`` is what
@@ -296,25 +296,29 @@ def _memory(node) -> list[tuple[str, object]]:
 
 
 def _persistence(node) -> list[tuple[str, object]]:
+    rdb = node.rdb  # node.persistence.snapshot.Snapshots
+    rdb.poll_child_info()  # fresh progress figures from a saving child's pipe
+    saving = rdb.child_pid is not None
+    total = rdb.save_keys_total
     return [
         ("loading", 0),
         ("async_loading", 0),
-        ("current_cow_peak", 0),
-        ("current_cow_size", 0),
-        ("current_cow_size_age", 0),
-        ("current_fork_perc", "0.00"),
-        ("current_save_keys_processed", 0),
-        ("current_save_keys_total", 0),
+        ("current_cow_peak", rdb.current_cow_peak),
+        ("current_cow_size", rdb.current_cow_size),
+        ("current_cow_size_age", int(time.monotonic() - rdb.current_cow_updated) if rdb.current_cow_updated else 0),
+        ("current_fork_perc", "%.2f" % (rdb.save_keys_processed * 100 / total if saving and total else 0)),
+        ("current_save_keys_processed", rdb.save_keys_processed),
+        ("current_save_keys_total", total),
         ("rdb_changes_since_last_save", node.dirty),
-        ("rdb_bgsave_in_progress", 0),
+        ("rdb_bgsave_in_progress", int(saving)),
         ("rdb_last_save_time", node.lastsave),
-        ("rdb_last_bgsave_status", "ok"),
-        ("rdb_last_bgsave_time_sec", -1),
-        ("rdb_current_bgsave_time_sec", -1),
-        ("rdb_saves", 0),
-        ("rdb_last_cow_size", 0),
-        ("rdb_last_load_keys_expired", 0),
-        ("rdb_last_load_keys_loaded", 0),
+        ("rdb_last_bgsave_status", "ok" if rdb.lastbgsave_ok else "err"),
+        ("rdb_last_bgsave_time_sec", rdb.save_time_last),
+        ("rdb_current_bgsave_time_sec", node.clock.wall_ms() // 1000 - rdb.save_time_start if saving else -1),
+        ("rdb_saves", rdb.saves),
+        ("rdb_last_cow_size", rdb.last_cow_size),
+        ("rdb_last_load_keys_expired", rdb.load_keys_expired),
+        ("rdb_last_load_keys_loaded", rdb.load_keys_loaded),
         ("aof_enabled", 0),
         ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0),
@@ -365,8 +369,8 @@ def _stats(node) -> list[tuple[str, object]]:
         ("pubsub_channels", len(pubsub.channels)),
         ("pubsub_patterns", len(pubsub.patterns)),
         ("pubsubshard_channels", len(pubsub.shard_channels)),
-        ("latest_fork_usec", 0),
-        ("total_forks", 0),
+        ("latest_fork_usec", node.rdb.fork_usec),
+        ("total_forks", node.rdb.total_forks),
         ("migrate_cached_sockets", 0),
         ("slave_expires_tracked_keys", 0),
         ("active_defrag_hits", 0),

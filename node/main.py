@@ -129,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     mode = "cluster" if node.cluster_enabled else "standalone"
     logger.notice(f"Running mode={mode}, port={config['port']}.")
     logger.notice("Server initialized")
+    if not node.rdb.startup():  # load dbfilename before serving; a bad file stops here, untouched
+        if config["pidfile"]:
+            try:
+                os.unlink(config["pidfile"])
+            except OSError:
+                pass
+        logger.close()
+        return 1
     server = ShoalServer(node, listeners)
     driver = None
     if node.cluster_enabled:

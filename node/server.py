@@ -121,6 +121,10 @@ class ShoalServer:
             async for signum in signals:
                 name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
                 self.node.logger.warning(f"Received {name} scheduling shutdown...")
+                # shutdown-on-sigterm/-sigint flags; a failed final save keeps the server running, as Redis.
+                flags = self.node.config["shutdown-on-sigterm" if signum == signal.SIGTERM else "shutdown-on-sigint"]
+                if not self.node.rdb.prepare_shutdown(set(flags.split())):
+                    continue
                 self.request_shutdown()
                 return
 
@@ -130,6 +134,7 @@ class ShoalServer:
         while True:
             await trio.sleep(node.expire_period_s())
             node.active_expire_cycle(node.clock.wall_ms(), node.expire_budget_s())
+            node.rdb.cron()  # reap a BGSAVE child, fire save points (node.persistence.snapshot)
             if node.blocking.ready:
                 node.serve_blocked()
             self._after_pass()

@@ -291,8 +291,10 @@ KNOWN_DIFFERENCES["debug|object"] = Difference(
 KNOWN_DIFFERENCES["debug: help, reload, unsupported subcommands"] = Difference(
     "DEBUG HELP lists only what Shoal implements (DIGEST, DIGEST-VALUE, ERROR, LOG, OBJECT, RELOAD, "
     "SET-ACTIVE-EXPIRE, SLEEP, HELP) with Redis's wording; the others (JMAP-style unknown ones, "
-    "POPULATE, PROTOCOL, crash helpers...) get Redis's unknown-subcommand error. DEBUG RELOAD keeps "
-    "the data as it is and does not reset rdb_changes_since_last_save (there is no RDB to save). "
+    "POPULATE, PROTOCOL, crash helpers...) get Redis's unknown-subcommand error. DEBUG RELOAD saves "
+    "and loads the RDB file as Redis does, except that a file that cannot be loaded leaves the "
+    "dataset as it was (Redis has emptied it, or exits on a corrupt file), and the 'DB reloaded' "
+    "line is logged at notice level (Redis: warning). "
     "DEBUG DIGEST/DIGEST-VALUE cover strings only for now.",
     lambda raw: raw,
 )
@@ -597,5 +599,29 @@ KNOWN_DIFFERENCES["hll: sparse value ending in half an XZERO"] = Difference(
     "byte over the terminator, which later commands may then read. Shoal replays the edit exactly "
     "within the command (same reply, same stored bytes) but a later command reads the missing byte "
     "as 0, as Redis does whenever that memory still holds the terminator.",
+    lambda raw: raw,
+)
+
+
+# ---- DUMP / RESTORE and RDB files (tests/test_dump_restore.py, tests/test_rdb.py) ----
+# Documentation only: no test normalises these replies.
+
+KNOWN_DIFFERENCES["restore: corrupt payloads that Redis accepts unchecked"] = Difference(
+    "Shoal validates every payload (RESTORE, RDB files) as Redis does with sanitize-dump-payload yes: "
+    "listpack, ziplist, intset and zipmap structure and back-lengths, member order, duplicates, stream "
+    "counters, entry order and PEL ownership. Redis's default (no) takes some corrupt payloads that only "
+    "fail -- or crash it -- later; Shoal answers 'ERR Bad data format' for those. Payloads Redis rejects "
+    "get Redis's exact errors. Tests send such payloads to Shoal only.",
+    lambda raw: raw,
+)
+KNOWN_DIFFERENCES["dump: payload bytes of streams with deleted entries, and of LZF strings"] = Difference(
+    "Deleted stream entries stay in their node as tombstones; Shoal's Stream does not keep their fields "
+    "and values, so DUMP and RDB files write tombstones with empty values: every read of the stream is "
+    "the same, only the bytes (and the node's byte size, which decides when a later XADD opens a new "
+    "node in Redis) differ. LZF: Redis compresses with an uninitialised hash table, so its compressed "
+    "bytes for one value vary; Shoal's are liblzf's with a clean table (valid LZF either way, both "
+    "servers load both). Tests compare DUMP bytes with rdbcompression no, and stream payloads only "
+    "without deleted entries. RESTORE ... IDLETIME/FREQ are validated as in Redis but set nothing (no "
+    "per-key access data, see object|idletime).",
     lambda raw: raw,
 )

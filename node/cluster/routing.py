@@ -12,6 +12,8 @@ while the client is inside MULTI (then it covers the queue and the EXEC).
 
 from __future__ import annotations
 
+from binascii import crc_hqx
+
 from slots import keyslot
 from slots.route import SERVE, route
 
@@ -37,6 +39,17 @@ def install(node, driver) -> None:
         return when is None or when >= db0.now()
 
     def gate(client, cmd, argv) -> bool:
+        if cmd.first_key == 1 and cmd.last_key == 1 and cmd.key_finder is None and client.multi is None:
+            # The common case, decided without the general procedure: a one-key
+            # command on a stable slot this node owns while the cluster is ok.
+            key = argv[1]
+            slot = crc_hqx(key, 0) & 16383 if 123 not in key else keyslot(key)
+            state = driver.state
+            slots = state.slots
+            if (slots.owners[slot] == state.myself.id and state.state_ok and slot not in slots.migrating_to
+                    and slot not in slots.importing_from):
+                client.asking = False
+                return False
         name = (cmd.parent or cmd).name
         is_exec = name == "exec"
         if is_exec:
@@ -56,16 +69,6 @@ def install(node, driver) -> None:
                 return False
             keys = cmd.keys_of(argv)
             is_write = "write" in cmd.flags
-            if len(keys) == 1 and client.multi is None:
-                # The common case, decided without the general procedure: one key
-                # in a stable slot this node owns while the cluster is ok.
-                state = driver.state
-                slot = keyslot(keys[0])
-                slots = state.slots
-                if (state.state_ok and slots.owners[slot] == state.myself.id and slot not in slots.migrating_to
-                        and slot not in slots.importing_from):
-                    client.asking = False
-                    return False
         state = driver.state
         me = state.myself
         verdict = route(

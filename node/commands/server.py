@@ -1,8 +1,8 @@
 """Server commands: INFO, CONFIG, DEBUG, SHUTDOWN, TIME, LASTSAVE, SWAPDB, FLUSHALL/FLUSHDB, DBSIZE.
 
 Replies and error texts are Redis 7.0's, checked against a real redis-server.
-What Shoal cannot do yet (persistence) is done honestly: SHUTDOWN SAVE shuts
-down without writing a file, DEBUG RELOAD keeps the data as it is.
+SHUTDOWN, FLUSHALL and DEBUG RELOAD save and load through ``node.rdb``
+(node/persistence/snapshot.py).
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def flushall(client, argv):
         node.touch_watched_in_db(db.index)
         node.dirty += db.clear()
         node.signal_all_in_db(db.index)  # blocked XREADGROUP clients get -UNBLOCKED
+    # flushAllDataAndResetRDB: a running BGSAVE would write the old data back; with save points the
+    # empty dataset is saved at once, so a restart cannot bring the flushed keys back.
+    saving = bool(node.config["save"])
+    node.rdb.kill_child(wait=saving)  # reaped before the save below, so it cannot rename after it
+    if saving:
+        node.rdb.save()
     return OK
 
 
@@ -438,12 +444,12 @@ def debug(client, argv):
         node.active_expire_enabled = bool(_atoi(argv[2]))
         return OK
     if sub == b"reload" and argc >= 2:
-        for option in argv[2:]:
-            if option.lower() not in (b"merge", b"noflush", b"nosave"):
-                raise ErrorReply("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
-        # No persistence yet: the dataset is kept exactly as it is (what a save+load would give).
-        node.logger.notice("DB reloaded by DEBUG RELOAD")
-        return OK
+        options = {option.lower() for option in argv[2:]}
+        if not options <= {b"merge", b"noflush", b"nosave"}:
+            raise ErrorReply("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+        error = node.rdb.debug_reload(save=b"nosave" not in options, flush=b"noflush" not in options,
+                                      merge=b"merge" in options)
+        return OK if error is None else error
     if sub == b"digest" and argc == 2:
         try:
             return SimpleString(hexdigest(dataset_digest(node.dbs)))
@@ -472,10 +478,12 @@ def debug(client, argv):
          complexity="O(N) when saving, where N is the total number of keys in all databases when saving "
                     "data, otherwise O(1)")
 def shutdown(client, argv):
-    """Stop the server after this pass; the caller gets no reply (the connection just closes).
+    """Save if asked or if save points are set, then stop after this pass; no reply on success.
 
-    There is nothing to save yet, so SAVE and NOSAVE both shut down at once,
-    and there is never a shutdown in progress for ABORT to cancel.
+    The save is ``node.rdb.prepare_shutdown`` (Redis's finishShutdown): a
+    BGSAVE child is killed first; a failed save keeps the server running and
+    answers an error unless FORCE. Without replicas there is never a shutdown
+    in progress (waiting for them) for ABORT to cancel.
     """
     flags: set[bytes] = set()
     abort = False
@@ -492,9 +500,11 @@ def shutdown(client, argv):
     node = client.node
     if abort:
         raise ErrorReply("ERR No shutdown in progress.")
-    node.logger.warning("User requested shutdown...")
-    if b"save" in flags:
-        node.logger.warning("SHUTDOWN SAVE: Shoal has no persistence yet; nothing was saved.")
+    scripting = getattr(node, "_scripting", None)
+    if b"nosave" not in flags and scripting is not None and scripting.running is not None:
+        raise scripting.busy_error()  # a timed-out script: only SHUTDOWN NOSAVE may stop the server
+    if not node.rdb.prepare_shutdown({f.decode() for f in flags}):
+        raise ErrorReply("ERR Errors trying to SHUTDOWN. Check logs.")
     node.shutdown_flags = {f.decode() for f in flags}
     node.shutdown_requested = True
     client.close_after_reply = True
