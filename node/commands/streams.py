@@ -278,15 +278,20 @@ def _parse_add_trim(client, argv, xadd: bool) -> _TrimArgs:
         if not args.approx:
             raise _LIMIT_NO_TILDE
     elif args.approx:
-        limit = 100 * client.node.config["stream-node-max-entries"]
-        if limit <= 0:
-            limit = 10000
-        if limit > 1000000:
-            limit = 1000000
-        args.limit = limit
+        args.limit = _approx_limit(client)
     else:
         args.limit = 0
     return args
+
+
+def _approx_limit(client) -> int:
+    """The default LIMIT of an approximate trim: 100 x stream-node-max-entries (10000 if that is 0), at most 1000000."""
+    limit = 100 * client.node.config["stream-node-max-entries"]
+    if limit <= 0:
+        limit = 10000
+    if limit > 1000000:
+        limit = 1000000
+    return limit
 
 
 def _trim(stream: Stream, args: _TrimArgs) -> int:
@@ -301,6 +306,67 @@ def _trim(stream: Stream, args: _TrimArgs) -> int:
                     "evicted.",
          tips=("nondeterministic_output",))
 def xadd(client, argv):
+    # Fast path for the common shapes "XADD key * f v ..." and "XADD key MAXLEN ~ N * f v ...";
+    # anything else (explicit IDs, other options, odd spellings) takes the general parser.
+    argc = len(argv)
+    opt = argv[2]
+    if opt == b"*":
+        field_pos = 3
+        maxlen = -1
+    elif argc > 5 and argv[5] == b"*" and argv[3] == b"~" and opt.lower() == b"maxlen":
+        maxlen = parse_int(argv[4])
+        if maxlen < 0:
+            raise _MAXLEN_NEGATIVE
+        field_pos = 6
+    else:
+        return _xadd_general(client, argv)
+    nargs = argc - field_pos
+    if nargs < 2 or nargs & 1:
+        raise _XADD_ARITY
+    db = client.db
+    key = argv[1]
+    stream = db.lookup(key)
+    created = False
+    if stream is None:
+        stream = Stream()
+        db.set(key, stream)
+        created = True
+    elif type(stream) is not Stream:
+        raise WRONGTYPE
+    last = stream.last_id
+    if last == ID_MAX:
+        raise _EXHAUSTED
+    # stream.next_auto_id, inlined (last < ID_MAX here, so last + 1 is always a valid greater ID)
+    ms = db.now()
+    sid = ms << 64 if ms > last >> 64 else last + 1
+    if nargs == 2:
+        fv = (argv[field_pos], argv[field_pos + 1])
+        if len(fv[0]) + len(fv[1]) > (1 << 30):
+            raise _TOO_LARGE
+    else:
+        fv = tuple(argv[field_pos:])
+        if sum(map(len, fv)) > (1 << 30):
+            raise _TOO_LARGE
+    config = client.node.config.values
+    stream.append(sid, fv, config["stream-node-max-bytes"], config["stream-node-max-entries"])
+    notify(client, STREAM, b"xadd", key)
+    # MAXLEN ~ only ever drops the first node whole: nothing to do unless that is possible.
+    if maxlen >= 0:
+        length = stream.length
+        if length > maxlen and length - stream.nodes[0].live >= maxlen:
+            args = _TrimArgs()
+            args.strategy = "maxlen"
+            args.approx = True
+            args.maxlen = maxlen
+            args.limit = _approx_limit(client)
+            if _trim(stream, args):
+                notify(client, STREAM, b"xtrim", key)
+    if not created:
+        db.touch(key)
+    return b"%d-%d" % (sid >> 64, sid & MASK64)
+
+
+def _xadd_general(client, argv):
     args = _parse_add_trim(client, argv, True)
     field_pos = args.idpos + 1
     nargs = len(argv) - field_pos

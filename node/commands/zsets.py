@@ -150,7 +150,13 @@ def parse_score(data: bytes, error: ErrorReply = NOT_FLOAT) -> float:
         return value
     if 0x5F in data or data[-1] in _SPACE or value != value:  # 0x5F: "_"
         raise error
-    if value == 0.0 or value == _INF or value == _NINF:
+    if value == 0.0:
+        if not data.translate(None, b"+-0."):
+            return value  # plain zero text ("0", "-0", "0.00"): strtod reads all of it, no underflow
+        parsed = _strtod(data)
+        if parsed is None or parsed[1] or parsed[2]:
+            raise error
+    elif value == _INF or value == _NINF:
         parsed = _strtod(data)
         if parsed is None or parsed[1] or parsed[2]:
             raise error
@@ -354,10 +360,48 @@ def _zadd_generic(client, argv, incr: bool):
     return added + updated if ch else added
 
 
+# First bytes of the ZADD option words (either case): an argument starting otherwise is no option.
+_OPTION_START = frozenset(b"nNxXcCiIgGlL")
+
+
+def _zadd_one(client, key: bytes, score: float, member: bytes) -> int:
+    """ZADD key score member (no options): _zadd_generic's effects for one pair, without its set-up."""
+    db = client.db
+    z = db.lookup(key)
+    if z is None:
+        config = client.node.config.values
+        max_entries = config["zset-max-listpack-entries"]
+        max_value = config["zset-max-listpack-value"]
+        z = ZSet(listpack=not (max_entries == 0 or max_value < len(member)))
+        z.insert(member, score, max_entries, max_value)
+        db.set(key, z)
+        notify(client, ZSET, b"zadd", key)
+        return 1
+    if type(z) is not ZSet:
+        raise WRONGTYPE
+    cur = z.dict.get(member)
+    if cur is None:
+        config = client.node.config.values
+        z.insert(member, score, config["zset-max-listpack-entries"], config["zset-max-listpack-value"])
+        db.touch(key, 1)
+        notify(client, ZSET, b"zadd", key)
+        return 1
+    if score != cur:
+        z.add(member, score)
+        db.touch(key, 1)
+        notify(client, ZSET, b"zadd", key)
+    return 0
+
+
 @command("zadd", -4, "write denyoom fast", (1, 1, 1), group="sorted_set",
          summary="Add one or more members to a sorted set, or update its score if it already exists",
          since="1.2.0", complexity="O(log(N)) for each item added, where N is the number of elements in the sorted set.")
 def zadd(client, argv):
+    if len(argv) == 4:
+        arg = argv[2]
+        # With one score/member pair there is no room for an option: a bare option word is a syntax error.
+        if arg and (arg[0] not in _OPTION_START or keyword(arg) not in _ZADD_OPTIONS):
+            return _zadd_one(client, argv[1], parse_score(arg), argv[3])
     return _zadd_generic(client, argv, False)
 
 

@@ -138,15 +138,19 @@ def _lp_int_size(v: int) -> int:
     return 10
 
 
+# First bytes a string that string2ll accepts can start with ("-" or a digit).
+_INT_START = frozenset(b"-0123456789")
+
+
 def _lp_str_size(data: bytes) -> int:
     n = len(data)
-    if n <= 20:
+    if n <= 20 and n and data[0] in _INT_START:
         v = string2ll(data)
         if v is not None:
             return _lp_int_size(v)
     if n < 64:
-        enc = 1 + n
-    elif n < 4096:
+        return n + 2  # 1-byte header + data, back-length of 1 byte
+    if n < 4096:
         enc = 2 + n
     else:
         enc = 5 + n
@@ -166,8 +170,17 @@ def _signed64(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+def _lp_diff_size(d: int) -> int:
+    """Listpack size of an ID delta, as the int64 it is stored as."""
+    if 0 <= d <= 127:
+        return 2
+    return _lp_int_size(_signed64(d))
+
+
 _LP_EMPTY = 7  # 6-byte header + end byte
 _LISTPACK_MAX_SIZE = 1 << 30
+# Counts at which a listpack integer needs one more byte than for the count just below.
+_INT_SIZE_STEPS = frozenset((128, 4096, 32768, 8388608, 2147483648))
 
 
 class _Node:
@@ -331,39 +344,61 @@ class Stream:
         ``fv`` is the flat field/value tuple. ``max_bytes``/``max_entries`` are
         ``stream-node-max-bytes``/``stream-node-max-entries``.
         """
-        fields = fv[0::2]
-        node = self.nodes[-1] if self.nodes else None
-        if node is not None:
+        nodes = self.nodes
+        nitems = len(fv)
+        node = None
+        if nodes:
+            node = nodes[-1]
             limit = max_bytes if 0 < max_bytes <= _LISTPACK_MAX_SIZE else _LISTPACK_MAX_SIZE
-            total = 0
-            for item in fv:
-                total += len(item)
+            if nitems == 2:
+                total = len(fv[0]) + len(fv[1])
+            else:
+                total = 0
+                for item in fv:
+                    total += len(item)
             if node.nbytes + total >= limit or (max_entries and node.live + node.dead >= max_entries):
                 node = None
-        numfields = len(fields)
+        numfields = nitems >> 1
         if node is None:
-            node = _Node(sid, fields)
-            self.nodes.append(node)
+            node = _Node(sid, fv[0::2])
+            nodes.append(node)
             self.firsts.append(sid)
             same = True
+        elif nitems == 2:
+            mfields = node.mfields
+            same = len(mfields) == 1 and mfields[0] == fv[0]
         else:
-            same = fields == node.mfields
+            same = fv[0::2] == node.mfields
         # the entry: flags, ms-diff, seq-diff, [num-fields, fields...], values, lp-count
         master = node.master
-        size = 2 + _lp_int_size(_signed64((sid >> 64) - (master >> 64))) + _lp_int_size(
-            _signed64((sid & MASK64) - (master & MASK64)))
+        d = (sid >> 64) - (master >> 64)
+        size = 4 if 0 <= d <= 127 else 2 + _lp_diff_size(d)
+        d = (sid & MASK64) - (master & MASK64)
+        size += 2 if 0 <= d <= 127 else _lp_diff_size(d)
         lp_count = numfields + 3
         if same:
-            for value in fv[1::2]:
-                size += _lp_str_size(value)
+            if nitems == 2:
+                value = fv[1]
+                n = len(value)
+                if n < 64 and (not n or value[0] not in _INT_START):
+                    size += n + 2
+                else:
+                    size += _lp_str_size(value)
+            else:
+                for value in fv[1::2]:
+                    size += _lp_str_size(value)
         else:
             size += _lp_int_size(numfields)
             for item in fv:
                 size += _lp_str_size(item)
             lp_count += numfields + 1
-        size += _lp_int_size(lp_count)
+        size += 2 if lp_count <= 127 else _lp_int_size(lp_count)
+        # node.set_counters(live + 1, dead), without the work when the count's size is unchanged
+        live = node.live + 1
+        if live in _INT_SIZE_STEPS:
+            size += _lp_int_size(live) - _lp_int_size(live - 1)
+        node.live = live
         node.nbytes += size
-        node.set_counters(node.live + 1, node.dead)
         node.ids.append(sid)
         node.values.append(fv)
         self.length += 1

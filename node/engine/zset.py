@@ -205,11 +205,17 @@ class ZSet:
 
     def insert(self, member: bytes, score: float, max_entries: int, max_value: int) -> None:
         """``add`` with zsetAdd's conversion: a new member converts first if the listpack would outgrow the limits."""
-        if self.listpack and member not in self.dict and (
-            len(self.dict) + 1 > max_entries or len(member) > max_value
-        ):
-            self.listpack = False
-        self.add(member, score)
+        d = self.dict
+        if member in d:
+            self.add(member, score)
+            return
+        if self.listpack:
+            if len(d) + 1 > max_entries or len(member) > max_value:
+                self.listpack = False
+            elif score == 0.0:
+                score = 0.0  # a listpack stores -0 as the integer 0
+        d[member] = score
+        self._sl.add((score, member))
 
     @classmethod
     def from_pairs(cls, pairs, listpack: bool) -> "ZSet":

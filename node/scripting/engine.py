@@ -22,7 +22,7 @@ from time import perf_counter_ns
 from lupa import lua51
 
 from node.client import REPLY_ON, Client
-from node.commands.table import lookup
+from node.commands.table import _FAST_LOOKUP, lookup
 from node.resp import ErrorReply, Raw
 from node.resp.inline import split_inline_args
 from node.scripting import rdb
@@ -166,7 +166,7 @@ class RunContext:
     """What Redis keeps in scriptRunCtx for the script being run."""
 
     __slots__ = ("caller", "argv", "name", "is_eval", "read_only", "write_dirty", "killed", "timed_out",
-                 "start", "threshold_s", "sclient")
+                 "start", "threshold_s", "sclient", "state")
 
     def __init__(self, caller, argv, name: bytes, is_eval: bool, read_only: bool, sclient) -> None:
         self.caller = caller
@@ -180,6 +180,7 @@ class RunContext:
         self.start = time.monotonic()
         self.threshold_s = 0.0
         self.sclient = sclient
+        self.state = None  # the LuaState running the script (set by Scripting.run)
 
 
 class LoadContext:
@@ -239,6 +240,9 @@ class LuaState:
         return self.lua.table_from(items)
 
 
+# redis.call's text for small integral Lua numbers (what "%.17g" makes of them).
+_NUMBER_TEXT = {n: b"%.17g" % n for n in range(-1024, 1025)}
+
 _RAND_A = 0x5DEECE66D
 _RAND_C = 0xB
 _RAND_MASK = (1 << 48) - 1
@@ -253,6 +257,10 @@ class Scripting:
         self.scripts: dict[bytes, Script] = {}
         self.libraries: dict[bytes, Library] = {}
         self.functions: dict[bytes, Function] = {}  # lower-cased name -> Function
+        # redis.call's command lookups: name as the script spells it -> Command, for commands
+        # without subcommands that scripts may run (the table is fixed once commands are imported).
+        self.call_cache: dict = {}
+        self.by_body: dict[bytes, tuple[bytes, Script]] = {}  # script body -> (sha, Script), see create_script
         self.eval_state = LuaState(self, "eval")
         self.function_state = LuaState(self, "function")
 
@@ -312,26 +320,39 @@ class Scripting:
 
     def lua_call(self, *args):
         ctx = self.running
-        state = self.eval_state if ctx is None or ctx.is_eval else self.function_state
-        if not args:
-            return self._error(state, error_text("Please specify at least one argument for this redis lib call"),
-                               False), True
-        argv = self._args(args)
-        if argv is None:
-            return self._error(state, error_text("Lua redis lib command arguments must be strings or integers"),
-                               False), True
-        if ctx is None:
-            return self._error(state, error_text("redis.call/pcall can only be called inside a script invocation"),
-                               False), True
-        cmd = self._lookup(argv)
+        if ctx is None or not args:
+            return self._lua_call_misuse(args)
+        state = ctx.state
+        argv = [*args]
+        i = 0
+        for arg in args:
+            if type(arg) is not bytes:
+                kind = type(arg)
+                if kind is int:
+                    text = _NUMBER_TEXT.get(arg)
+                    argv[i] = b"%.17g" % arg if text is None else text
+                elif kind is float:
+                    argv[i] = b"%.17g" % arg
+                else:
+                    return self._error(
+                        state, error_text("Lua redis lib command arguments must be strings or integers"), False
+                    ), True
+            i += 1
+        cmd = self.call_cache.get(argv[0])
         if cmd is None:
-            return self._script_error(state, "Unknown Redis command called from script")
+            cmd = self._lookup(argv)
+            if cmd is None:
+                return self._script_error(state, "Unknown Redis command called from script")
+            if "noscript" in cmd.flags:
+                arity = cmd.arity
+                if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
+                    return self._script_error(state, "Wrong number of args calling Redis command from script", cmd)
+                return self._script_error(state, "This Redis command is not allowed from script", cmd)
+            if cmd.parent is None and not cmd.subcommands and len(self.call_cache) < 1024:
+                self.call_cache[argv[0]] = cmd
         arity = cmd.arity
         if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
             return self._script_error(state, "Wrong number of args calling Redis command from script", cmd)
-        flags = cmd.flags
-        if "noscript" in flags:
-            return self._script_error(state, "This Redis command is not allowed from script", cmd)
         if cmd.is_write:
             if ctx.read_only:
                 return self._script_error(state, "Write commands are not allowed from read-only scripts.", cmd)
@@ -352,11 +373,27 @@ class Scripting:
             reply = internal_error(sclient, cmd, exc)
         cmd.usec += (perf_counter_ns() - start) // 1000
         cmd.calls += 1
+        kind = type(reply)
+        if kind is bytes or kind is int:
+            return reply, False
         if isinstance(reply, ErrorReply):
             cmd.failed_calls += 1
             self._count_error(reply.message)
             return self._error(state, error_text("-" + reply.message), True), True
         return state.converter.to_lua(reply, sclient.resp3), False
+
+    def _lua_call_misuse(self, args):
+        """redis.call's errors before any command lookup: no arguments, bad argument types, no script running."""
+        ctx = self.running
+        state = self.eval_state if ctx is None or ctx.is_eval else self.function_state
+        if not args:
+            return self._error(state, error_text("Please specify at least one argument for this redis lib call"),
+                               False), True
+        if self._args(args) is None:
+            return self._error(state, error_text("Lua redis lib command arguments must be strings or integers"),
+                               False), True
+        return self._error(state, error_text("redis.call/pcall can only be called inside a script invocation"),
+                           False), True
 
     def _cluster_refusal(self, ctx, cmd, argv) -> str | None:
         """Redis's scriptVerifyClusterState: every command a script runs must be served by this node."""
@@ -447,9 +484,15 @@ class Scripting:
     # ------------------------------------------------------------ EVAL scripts
 
     def create_script(self, body: bytes) -> tuple[bytes, Script]:
+        # EVAL sends the same body again and again: find it without hashing it with SHA1.
+        known = self.by_body.get(body) if type(body) is bytes else None
+        if known is not None and self.scripts.get(known[0]) is known[1]:
+            return known
         sha = hashlib.sha1(body).hexdigest().encode()
         script = self.scripts.get(sha)
         if script is not None:
+            if type(body) is bytes:
+                self.by_body[script.body if type(script.body) is bytes else body] = (sha, script)
             return sha, script
         flags, shebang_len, compat = parse_shebang(body)
         fn, err = self.eval_state.compile(body[shebang_len:], b"@user_script")
@@ -457,10 +500,13 @@ class Scripting:
             raise ErrorReply(f"ERR Error compiling script (new function): {err}")
         script = Script(body, fn, flags, compat)
         self.scripts[sha] = script
+        if type(body) is bytes:
+            self.by_body[body] = (sha, script)
         return sha, script
 
     def flush_scripts(self) -> None:
         self.scripts = {}
+        self.by_body = {}
         self.eval_state = LuaState(self, "eval")
 
     # ------------------------------------------------------------ running
@@ -481,11 +527,13 @@ class Scripting:
         sclient.db = client.db
         sclient.resp3 = False
         ctx = RunContext(client, argv, name, is_eval, read_only, sclient)
-        threshold = self.node.config["busy-reply-threshold"]
+        ctx.state = state
+        threshold = self.node.config.values["busy-reply-threshold"]
         ctx.threshold_s = threshold / 1000
         self.running = ctx
+        table_from = state.lua.table_from
         try:
-            result = state._run(fn, state.table(keys), state.table(args), bool(client.resp3), threshold > 0)
+            result = state._run(fn, table_from(keys), table_from(args), bool(client.resp3), threshold > 0)
         except Exception as exc:  # lupa: memory errors, errors inside the reply conversion
             return ErrorReply("ERR Error running script %s, %.100s" % (name.decode("utf-8", "replace"), exc))
         finally:
@@ -495,8 +543,10 @@ class Scripting:
     def _reply(self, client, argv, name: bytes, result):
         kind = result[0]
         if kind == b"R":
-            for line in result[3].values():
-                self._count_error(line.decode("utf-8", "surrogateescape"))
+            errs = result[3]
+            if len(errs):
+                for line in errs.values():
+                    self._count_error(line.decode("utf-8", "surrogateescape"))
             return Raw(result[1])
         if kind == b"E":
             text, ignore = result[1], result[2]
