@@ -4,6 +4,7 @@
              [--host 127.0.0.1] [--dir var] [--standalone]
     shoal status [--port 7000] [--host 127.0.0.1]
     shoal down [--dir var]
+    shoal chaos list | run SCENARIO [--engine shoal|redis] [--nodes 6] [--time 20] [--seed N]
 
 ``up`` starts ``primaries * (1 + replicas)`` shoal-server processes on
 consecutive ports, each in ``<dir>/<port>/`` (log, pid file, nodes.conf), then
@@ -231,6 +232,14 @@ def cmd_status(args) -> int:
     return 0 if info.get("cluster_state") == "ok" else 2
 
 
+def cmd_chaos(args) -> int:
+    """Run the chaos harness as ``python -m jepsen_like`` (a process boundary: cluster/ sits below it)."""
+    env = dict(os.environ)
+    repo = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "jepsen_like", *args.rest], env=env).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shoal", description="Run a local Shoal cluster.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,10 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     status.set_defaults(func=cmd_status)
     down = sub.add_parser("down", help="stop every node started under --dir")
     down.set_defaults(func=cmd_down)
+    chaos = sub.add_parser("chaos", help="chaos scenarios: `shoal chaos list`, `shoal chaos run SCENARIO`",
+                           add_help=False)
+    chaos.add_argument("rest", nargs=argparse.REMAINDER)
+    chaos.set_defaults(func=cmd_chaos)
     for p in (up, status, down):
         p.add_argument("--port", type=int, default=7000)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--dir", default="var")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["chaos"]:  # everything after it (options included) belongs to the harness
+        return cmd_chaos(argparse.Namespace(rest=argv[1:]))
     args = parser.parse_args(argv)
     if not args.host.startswith("127."):
         parser.error("Shoal's local launcher only binds loopback addresses (127.0.0.0/8)")

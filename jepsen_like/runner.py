@@ -1,0 +1,182 @@
+"""Run one scenario: cluster up, workload under the nemesis, heal, final reads, check, summarise.
+
+``run_scenario`` returns a ``Summary`` whatever happens: ``status`` is
+``completed``, ``skipped`` (with ``skip_reason``: the engine, loopback
+addresses or partition support is missing -- a skipped scenario is never
+reported as passed) or ``error`` (with the error). Every process it starts is
+stopped in a ``finally``.
+
+Judgement against the scenario's documented guarantees:
+
+* ``ok`` -- the checker says valid and nothing acknowledged was lost;
+* ``allowed`` -- anomalies or losses that the scenario's ``allows`` permits;
+* ``violation`` -- anomalies or losses it does not permit;
+* ``unknown`` -- the checker could not decide (never read as ok).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from jepsen_like.cluster import ClusterError, LocalCluster, engine_available, loopback_hosts_usable
+from jepsen_like.history import INVALID, UNKNOWN, VALID, History
+from jepsen_like.nemesis import Nemesis, partition_support, schedule
+from jepsen_like.scenarios import Scenario, get_scenario
+from jepsen_like.workloads import Recorder, make_workload, run_clients, run_final
+from slots import keyslot
+
+__all__ = ["Summary", "run_scenario"]
+
+
+@dataclass
+class Summary:
+    scenario: str
+    engine: str
+    nodes: int
+    workload: str
+    seed: int
+    duration: float
+    status: str = "completed"  # completed / skipped / error
+    skip_reason: str = ""
+    error: str = ""
+    ops: dict = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0, "total": 0})
+    workload_ops: dict = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0, "total": 0})
+    availability: float | None = None  # served / total over the workload phase (final reads excluded)
+    throughput: float | None = None  # workload ops per second
+    outcome_reasons: dict = field(default_factory=dict)  # "fail:<why>" / "info:<why>" -> count
+    lost_acknowledged: int | None = None
+    checker: str = ""
+    verdict: str = UNKNOWN
+    details: dict = field(default_factory=dict)
+    judgement: str = "unknown"
+    allows: str = ""
+    faults: list = field(default_factory=list)
+    nemesis_log: list = field(default_factory=list)
+    nemesis_errors: list = field(default_factory=list)
+    heal_seconds: float | None = None
+    final_reads_missed: list = field(default_factory=list)
+    node_tracebacks: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        head = (f"scenario {self.scenario}  engine={self.engine}  nodes={self.nodes}  workload={self.workload}  "
+                f"time={self.duration:g}s  seed={self.seed}")
+        if self.status == "skipped":
+            return f"{head}\n  SKIPPED: {self.skip_reason}\n"
+        lines = [head]
+        if self.status == "error":
+            lines.append(f"  ERROR: {self.error}")
+        o, w = self.ops, self.workload_ops
+        lines.append(f"  operations   ok {o['ok']}  fail {o['fail']}  info (unknown) {o['info']}  total {o['total']}"
+                     f"  (final reads included)")
+        if self.availability is not None:
+            lines.append(f"  availability {self.availability:.1%} of {w['total']} workload ops served"
+                         f" (ok, or a cas whose compare failed)  {self.throughput:.0f} ops/s")
+        if self.outcome_reasons:
+            lines.append("  why not ok: " + ", ".join(f"{k} {v}" for k, v in self.outcome_reasons.items()))
+        lost = "n/a for this workload" if self.lost_acknowledged is None else str(self.lost_acknowledged)
+        lines.append(f"  lost acknowledged writes: {lost}")
+        lines.append(f"  checker {self.checker}: {self.verdict}   judgement: {self.judgement}")
+        for k, v in self.details.items():
+            if v not in (None, [], {}):
+                lines.append(f"    {k}: {v}")
+        if self.faults:
+            lines.append("  faults:")
+            lines += [f"    {f}" for f in self.faults]
+        if self.nemesis_errors:
+            lines += [f"  nemesis error: {e}" for e in self.nemesis_errors]
+        if self.heal_seconds is not None:
+            lines.append(f"  healthy again {self.heal_seconds:.1f}s after the workload stopped")
+        if self.final_reads_missed:
+            lines.append(f"  final reads that never succeeded: {', '.join(self.final_reads_missed)}")
+        if self.node_tracebacks:
+            lines.append(f"  nodes with a Traceback in their log: {self.node_tracebacks}")
+        lines.append(f"  allows: {self.allows}")
+        return "\n".join(lines) + "\n"
+
+
+def _judge(s: Summary, sc: Scenario) -> str:
+    lost = bool(s.lost_acknowledged)
+    if s.verdict == VALID and not lost:
+        return "ok"
+    if s.verdict == UNKNOWN and not lost:
+        return "unknown"
+    if lost and not sc.allows_loss:
+        return "violation"
+    if s.verdict == INVALID and not sc.allows_anomalies and not (lost and sc.allows_loss):
+        return "violation"
+    return "allowed"
+
+
+def _counts(ops) -> dict:
+    c = {"ok": 0, "fail": 0, "info": 0}
+    for op in ops:
+        c[op.outcome] += 1
+    c["total"] = sum(c.values())
+    return c
+
+
+def run_scenario(name: str, *, engine: str = "shoal", nodes: int = 3, workload: str = "set",
+                 duration: float = 20.0, seed: int = 0, threads: int = 6, keys: int = 8,
+                 node_timeout: int = 2000, client_timeout: float = 1.0, heal_timeout: float = 60.0) -> Summary:
+    sc = get_scenario(name)
+    s = Summary(name, engine, nodes, workload, seed, duration, allows=sc.allows)
+    why = engine_available(engine) or loopback_hosts_usable(nodes)
+    if not why and sc.is_partition:
+        why = partition_support()
+    if why:
+        s.status, s.skip_reason = "skipped", why
+        return s
+    rng = random.Random(seed)
+    wl = make_workload(workload, keys, rng)
+    cluster = None
+    try:
+        cluster = LocalCluster(engine, nodes, replicas=sc.replicas, node_timeout=node_timeout, seed=seed)
+        cluster.start()
+        seeds = [(n.host, n.port) for n in cluster.nodes]
+        owners = {keyslot(wl.routing_key(k).encode()) for k in wl.keys}
+        targets = sorted({i for i in (cluster.node_for_slot(sl) for sl in owners) if i is not None})
+        faults = schedule(sc.nemesis, targets, duration, rng) if sc.nemesis else []
+        s.faults = [f.describe() for f in faults]
+        recorder = Recorder()
+        stop = threading.Event()
+        nemesis = Nemesis(cluster, faults)
+        t0 = time.monotonic()
+        workers = run_clients(wl, seeds, recorder, stop, threads=threads, seed=seed, timeout=client_timeout)
+        nemesis.start()
+        time.sleep(duration)
+        nemesis.stop()
+        stop.set()
+        for th in workers:
+            th.join(client_timeout * 10 + 5)
+        elapsed = time.monotonic() - t0
+        s.nemesis_log = [f"t={t:5.1f}s {what}" for t, what in nemesis.log]
+        s.nemesis_errors = list(nemesis.errors)
+        for what in cluster.heal_processes():
+            s.nemesis_log.append(f"end: {what}")
+        s.heal_seconds = round(cluster.wait_healthy(heal_timeout), 2)
+        s.final_reads_missed = run_final(wl, seeds, recorder, deadline=time.monotonic() + heal_timeout, seed=seed)
+        history: History = recorder.history()
+        phase = [op for op in history if not str(op.process).startswith("final")]
+        s.ops, s.workload_ops = _counts(history), _counts(phase)
+        s.outcome_reasons = dict(sorted(recorder.reasons.items()))
+        # A cas whose compare failed was served: it counts as available, not as an outage.
+        served = s.workload_ops["ok"] + recorder.reasons.get("fail:cas-mismatch", 0)
+        s.availability = served / s.workload_ops["total"] if s.workload_ops["total"] else 0.0
+        s.throughput = s.workload_ops["total"] / elapsed if elapsed > 0 else 0.0
+        report = wl.check(history)
+        s.checker, s.verdict, s.lost_acknowledged, s.details = report.checker, report.verdict, report.lost, report.details
+        s.judgement = _judge(s, sc)
+        s.node_tracebacks = [f"n{i + 1}" for i in cluster.logs_contain("Traceback")]
+    except (ClusterError, OSError) as e:
+        s.status, s.error = "error", str(e)
+    finally:
+        if cluster is not None:
+            cluster.stop_all()
+    return s
+
