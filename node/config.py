@@ -550,6 +550,9 @@ _ALL = [
     _d("tls-auth-clients", "enum", "yes", choices=("no", "yes", "optional")),
     _d("tls-replication", "bool", False),
     _d("tls-cluster", "bool", False),
+    # Shoal-only (not Redis): the Prometheus endpoint's port, 0 = off. Hidden so
+    # CONFIG GET * lists exactly Redis's directives; CONFIG GET metrics-port works.
+    _int("metrics-port", 0, 0, 65535, mutable=False, hidden=True),
 ]
 
 # Directives Redis 7.0 still accepts in a config file and ignores.

@@ -154,6 +154,9 @@ class Node:
         self.cluster = None
         self.notify_flags = flags_from_config(config["notify-keyspace-events"])
         config.on_change("notify-keyspace-events", self._notify_config_changed)
+        from node.monitoring import install as install_monitoring
+
+        install_monitoring(self)  # node.monitoring / node.monitors: SLOWLOG, LATENCY, MONITOR
 
     # ----------------------------------------------------------------- access
 
@@ -171,6 +174,7 @@ class Node:
         self.unwatch_all(client)
         self.pubsub.client_closed(client)
         self.pending_write.discard(client)
+        self.monitoring.client_closed(client)
 
     def drop_slots(self, slot_bits: int) -> None:
         """Delete every key of the given slots in db 0 (this node lost them to another primary)."""
@@ -186,6 +190,7 @@ class Node:
         from node.commands.transactions import reset_transaction_state
 
         reset_transaction_state(client)
+        self.monitoring.client_reset(client)
         unsubscribe_all = getattr(self.pubsub, "unsubscribe_all", None)
         if unsubscribe_all is not None:
             unsubscribe_all(client)
@@ -266,8 +271,14 @@ class Node:
         """Serve clients blocked on keys written by the command that just ran."""
         from node.dispatch import call
 
+        monitoring = self.monitoring
+
         def run(client, state) -> None:
-            call(client, state.cmd, state.argv)
+            monitoring.reprocessing = True  # a re-run is not fed to MONITOR again
+            try:
+                call(client, state.cmd, state.argv)
+            finally:
+                monitoring.reprocessing = False
             state.cmd.calls -= 1  # a re-run is not a new call: Redis counts a blocked command once
 
         for client in self.blocking.serve_ready(run):
@@ -331,6 +342,11 @@ class Node:
         if checked_total:
             current = expired_total / checked_total
             self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95
+        threshold = self.config["latency-monitor-threshold"]
+        if threshold:
+            elapsed_ms = int((timer() - start) * 1000)
+            if elapsed_ms >= threshold:
+                self.monitoring.latency.add("expire-cycle", elapsed_ms)
         return deleted
 
     def expire_period_s(self) -> float:

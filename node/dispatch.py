@@ -18,9 +18,15 @@ from time import perf_counter_ns
 from node.client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT
 from node.commands.table import _FAST_LOOKUP, Command, lookup
 from node.commands.transactions import queue_command
+from node.monitoring import after_command
 from node.resp import ErrorReply, Raw, write_reply
 
 __all__ = ["call", "cstr", "execute", "reply_error", "resolve"]
+
+#: Commands that ran at least this many microseconds go to
+#: node.monitoring.after_command (slow log, latency monitor, MONITOR feed);
+#: kept current by node.monitoring (0 while a MONITOR client is connected).
+WATCH_US = 1 << 62
 
 _NO_AUTH_OK = ErrorReply("NOAUTH Authentication required.")
 _NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
@@ -114,10 +120,8 @@ def execute(client, argv: list[bytes]) -> None:
     if client.gated:
         _execute_gated(client, cmd, argv)
         return
-    if client.routed:
-        hook = client.node.gate_hook
-        if hook is not None and hook(client, cmd, argv):
-            return  # redirected (MOVED, ASK, CROSSSLOT...)
+    if client.routed and _gate(client, cmd, argv):
+        return  # redirected (MOVED, ASK, CROSSSLOT...)
     # The body of call(), inlined: this is the path of nearly every command.
     client.clock.pinned = None
     start = perf_counter_ns()
@@ -125,13 +129,17 @@ def execute(client, argv: list[bytes]) -> None:
         reply = cmd.handler(client, argv)
     except Exception as exc:
         error = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
-        cmd.usec += (perf_counter_ns() - start) // 1000
+        elapsed = (perf_counter_ns() - start) // 1000
+        cmd.usec += elapsed
         cmd.calls += 1
         cmd.failed_calls += 1
         client.last_command = cmd
         reply_error(client, error)
+        if elapsed >= WATCH_US:
+            after_command(client, cmd, argv, elapsed)
         return
-    cmd.usec += (perf_counter_ns() - start) // 1000
+    elapsed = (perf_counter_ns() - start) // 1000
+    cmd.usec += elapsed
     cmd.calls += 1
     client.last_command = cmd
     kind = type(reply)
@@ -144,6 +152,8 @@ def execute(client, argv: list[bytes]) -> None:
         reply_error(client, reply)
     else:
         write_reply(client.out, reply, client.resp3)
+    if elapsed >= WATCH_US:
+        after_command(client, cmd, argv, elapsed)
 
 
 def call(client, cmd: Command, argv: list[bytes]) -> None:
@@ -154,7 +164,8 @@ def call(client, cmd: Command, argv: list[bytes]) -> None:
         reply = cmd.handler(client, argv)
     except Exception as exc:
         reply = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
-    cmd.usec += (perf_counter_ns() - start) // 1000
+    elapsed = (perf_counter_ns() - start) // 1000
+    cmd.usec += elapsed
     cmd.calls += 1
     client.last_command = cmd
     if type(reply) is Raw:
@@ -164,6 +175,23 @@ def call(client, cmd: Command, argv: list[bytes]) -> None:
         reply_error(client, reply)
     else:
         write_reply(client.out, reply, client.resp3)
+    if elapsed >= WATCH_US:
+        after_command(client, cmd, argv, elapsed)
+
+
+def _gate(client, cmd: Command, argv: list[bytes]) -> bool:
+    """Run ``node.gate_hook`` (cluster routing); True if it answered the request itself.
+
+    A bug in the hook costs this request an error reply, never the node.
+    """
+    hook = client.node.gate_hook
+    if hook is None:
+        return False
+    try:
+        return hook(client, cmd, argv)
+    except Exception as exc:
+        reply_error(client, internal_error(client, cmd, exc))
+        return True
 
 
 def _reject(client, cmd: Command | None, error: ErrorReply) -> None:
@@ -198,8 +226,7 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
                 ),
             )
             return
-    hook = client.node.gate_hook
-    if hook is not None and hook(client, cmd, argv):
+    if _gate(client, cmd, argv):
         return
     queue = in_multi and (cmd.parent or cmd).name.encode() not in _MULTI_PASSTHROUGH
     mode = client.reply_mode

@@ -158,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_sample_stats, node)
+            if config["metrics-port"]:
+                from node.monitoring.metrics import metrics_hosts, serve_metrics
+
+                try:
+                    await nursery.start(serve_metrics, node, config["metrics-port"], metrics_hosts(config["bind"]))
+                except OSError as exc:
+                    logger.warning(f"Could not open the metrics port {config['metrics-port']}: {exc.strerror or exc}")
             if driver is not None:
                 try:
                     await nursery.start(driver.run)

@@ -32,3 +32,27 @@ def test_handler_bug_becomes_an_error_reply_and_is_logged(tmp_path):
     client.out.clear()
     execute(client, [b"PING"])
     assert bytes(client.out) == b"+PONG\r\n"
+
+
+def test_a_failing_gate_hook_costs_one_error_reply_not_the_node():
+    """A bug in the routing hook answers that request with ERR and leaves the node serving."""
+    from node.client import Client
+    from node.config import Config
+    from node.core import Node
+    from node.dispatch import execute
+    import node.commands  # noqa: F401
+
+    node = Node(Config())
+    client = Client(node, 1, -1, "127.0.0.1:1", "127.0.0.1:2")
+    client.routed = True
+
+    def broken(client, cmd, argv):
+        raise KeyError("boom")
+
+    node.gate_hook = broken
+    execute(client, [b"SET", b"k", b"v"])
+    assert bytes(client.out) == b"-ERR internal error in 'set': KeyError\r\n"
+    node.gate_hook = None
+    client.out.clear()
+    execute(client, [b"GET", b"k"])
+    assert bytes(client.out) == b"$-1\r\n"  # the failed SET did not run

@@ -16,6 +16,7 @@ from node.commands import (  # noqa: F401  (registration side effects)
     introspection,
     keys,
     lists,
+    monitoring_cmds,
     persistence_cmds,
     pubsub_cmds,
     scripting,
