@@ -5,11 +5,14 @@ library code as an RDB string -- LZF-compressed when longer than 20 bytes and
 the compression saves at least 4 bytes, as ``rdbSaveRawString`` does with
 ``rdbcompression yes`` -- then the RDB version (10, two bytes little-endian)
 and the CRC64 (Jones polynomial, reflected, little-endian) of everything
-before it. ``lzf_compress`` follows liblzf 3.6 as Redis builds it (HLOG 16,
-VERY_FAST, a hash table starting empty), so DUMP gives Redis's exact bytes.
+before it. LZF and CRC64 come from ``node.persistence``, which reproduces liblzf as Redis
+builds it, so DUMP gives Redis's exact bytes.
 """
 
 from __future__ import annotations
+
+from node.persistence import lzf
+from node.persistence.crc64 import crc64
 
 __all__ = ["crc64", "dump_payload", "lzf_compress", "lzf_decompress", "parse_payload", "PayloadError"]
 
@@ -23,173 +26,20 @@ class PayloadError(Exception):
     pass
 
 
-# ------------------------------------------------------------------ CRC64
-
-
-def _crc64_table() -> list[int]:
-    poly = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9, bit-reversed
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC_TABLE = _crc64_table()
-
-
-def crc64(data: bytes, crc: int = 0) -> int:
-    table = _CRC_TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc
-
-
-# ------------------------------------------------------------------ LZF
-
-_HLOG = 16
-_HSIZE = 1 << _HLOG
-_MAX_LIT = 1 << 5
-_MAX_OFF = 1 << 13
-_MAX_REF = (1 << 8) + (1 << 3)
-
-
-def _idx(hval: int) -> int:
-    # VERY_FAST: ((h >> (3*8 - HLOG)) - h*5) & (HSIZE - 1), in unsigned int arithmetic
-    return ((hval >> (24 - _HLOG)) - hval * 5) & (_HSIZE - 1)
+# ------------------------------------------------------------------ CRC64 and LZF
+# Shared with the RDB and DUMP code (node.persistence); only the error type differs here.
 
 
 def lzf_compress(data: bytes, out_len: int) -> bytes | None:
     """liblzf's lzf_compress into at most ``out_len`` bytes; None if it does not fit."""
-    in_len = len(data)
-    if not in_len or not out_len:
-        return None
-    htab: dict[int, int] = {}
-    out = bytearray(b"\0")  # op points past a reserved literal-run header
-    lit = 0
-    ip = 0
-    in_end = in_len
-    hval = ((data[0] << 8) | data[1]) if in_len >= 2 else 0
-    while ip < in_end - 2:
-        hval = ((hval << 8) | data[ip + 2]) & 0xFFFFFFFF
-        slot = _idx(hval)
-        ref = htab.get(slot, 0)
-        htab[slot] = ip
-        off = ip - ref - 1
-        if (
-            0 <= off < _MAX_OFF
-            and ref > 0
-            and data[ref + 2] == data[ip + 2]
-            and data[ref] == data[ip]
-            and data[ref + 1] == data[ip + 1]
-        ):
-            length = 2
-            maxlen = in_end - ip - length
-            if maxlen > _MAX_REF:
-                maxlen = _MAX_REF
-            if len(out) + 3 + 1 >= out_len:
-                if len(out) - (0 if lit else 1) + 3 + 1 >= out_len:
-                    return None
-            out[len(out) - lit - 1] = (lit - 1) & 0xFF
-            if not lit:
-                del out[-1]
-            matched = False
-            if maxlen > 16:
-                for _ in range(16):
-                    length += 1
-                    if data[ref + length] != data[ip + length]:
-                        matched = True
-                        break
-            if not matched:
-                while True:
-                    length += 1
-                    if not (length < maxlen and data[ref + length] == data[ip + length]):
-                        break
-            length -= 2
-            ip += 1
-            if length < 7:
-                out.append(((off >> 8) + (length << 5)) & 0xFF)
-            else:
-                out.append(((off >> 8) + (7 << 5)) & 0xFF)
-                out.append((length - 7) & 0xFF)
-            out.append(off & 0xFF)
-            lit = 0
-            out.append(0)  # start run
-            ip += length + 1
-            if ip >= in_end - 2:
-                break
-            ip -= 2
-            hval = (data[ip] << 8) | data[ip + 1]
-            hval = ((hval << 8) | data[ip + 2]) & 0xFFFFFFFF
-            htab[_idx(hval)] = ip
-            ip += 1
-            hval = ((hval << 8) | data[ip + 2]) & 0xFFFFFFFF
-            htab[_idx(hval)] = ip
-            ip += 1
-        else:
-            if len(out) >= out_len:
-                return None
-            lit += 1
-            out.append(data[ip])
-            ip += 1
-            if lit == _MAX_LIT:
-                out[len(out) - lit - 1] = (lit - 1) & 0xFF
-                lit = 0
-                out.append(0)
-    if len(out) + 3 > out_len:
-        return None
-    while ip < in_end:
-        lit += 1
-        out.append(data[ip])
-        ip += 1
-        if lit == _MAX_LIT:
-            out[len(out) - lit - 1] = (lit - 1) & 0xFF
-            lit = 0
-            out.append(0)
-    out[len(out) - lit - 1] = (lit - 1) & 0xFF
-    if not lit:
-        del out[-1]
-    if len(out) > out_len:
-        return None
-    return bytes(out)
+    return lzf.compress(data, out_len)
 
 
 def lzf_decompress(data: bytes, expected_len: int) -> bytes:
-    out = bytearray()
-    ip = 0
-    n = len(data)
-    while ip < n:
-        ctrl = data[ip]
-        ip += 1
-        if ctrl < 32:
-            run = ctrl + 1
-            if ip + run > n:
-                raise PayloadError("lzf: literal run past the end")
-            out += data[ip : ip + run]
-            ip += run
-        else:
-            length = ctrl >> 5
-            if length == 7:
-                if ip >= n:
-                    raise PayloadError("lzf: truncated")
-                length += data[ip]
-                ip += 1
-            if ip >= n:
-                raise PayloadError("lzf: truncated")
-            ref = len(out) - ((ctrl & 0x1F) << 8) - 1 - data[ip]
-            ip += 1
-            if ref < 0:
-                raise PayloadError("lzf: back reference before the start")
-            for _ in range(length + 2):
-                out.append(out[ref])
-                ref += 1
-        if len(out) > expected_len:
-            raise PayloadError("lzf: output too long")
-    if len(out) != expected_len:
-        raise PayloadError("lzf: wrong length")
-    return bytes(out)
+    try:
+        return lzf.decompress(data, expected_len)
+    except lzf.LzfError as exc:
+        raise PayloadError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ RDB strings
