@@ -406,9 +406,7 @@ def test_small_timeouts_on_missing_keys(d):
 
 
 def test_blocking_commands_in_multi(d):
-    replies = [parse(r) for r in d.both("MULTI")]
-    if replies[0] != replies[1]:
-        pytest.skip("MULTI is not implemented in Shoal yet")
+    d.check("MULTI")
     for argv in (("BLPOP", "nokey", 0), ("BRPOP", "nokey", "x", 0), ("BLMOVE", "nokey", "x", "LEFT", "LEFT", 0),
                  ("BRPOPLPUSH", "nokey", "x", 0), ("BLMPOP", 0, 1, "nokey", "LEFT"), ("RPUSH", "l", "a"),
                  ("BLPOP", "l", 0), ("BLMOVE", "l", "x", "LEFT", "LEFT", 0), ("SET", "s", "v"), ("BLPOP", "s", 0)):

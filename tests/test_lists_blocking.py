@@ -314,10 +314,8 @@ def test_blocking_command_inside_multi_returns_at_once(both):
     assert obs[-1] == 0 and _p(obs[-2])[0] is None
 
 
-def test_blocking_command_from_lua_returns_at_once(both, shoal):
+def test_blocking_command_from_lua_returns_at_once(both):
     # BLPOP/BRPOP/BLMOVE/BRPOPLPUSH are noscript; BLMPOP may run in a script and must not block there.
-    if shoal.call("EVAL", "return 1", "0").startswith(b"-ERR unknown command"):
-        pytest.skip("EVAL is not implemented in Shoal yet")
 
     def scenario(r):
         a = r.conn()
