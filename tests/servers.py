@@ -125,6 +125,10 @@ class ServerProcess:
         return self.proc.returncode
 
     def __enter__(self) -> "ServerProcess":
+        # ``with ServerProcess(...).start() as p`` must not start a second process
+        # (it would fail to bind, and the first one would be left running).
+        if self.alive():
+            return self
         return self.start()
 
     def __exit__(self, *exc) -> None:
