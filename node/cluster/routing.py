@@ -14,29 +14,50 @@ from __future__ import annotations
 
 from binascii import crc_hqx
 
+from gossip.messages import SLAVE
 from slots import keyslot
 from slots.route import SERVE, route
 
-__all__ = ["install"]
+__all__ = ["install", "route_request"]
 
 _SHARD_PUBSUB = frozenset(("ssubscribe", "sunsubscribe", "spublish"))
+
+
+def _key_exists(db, key: bytes) -> bool:
+    """Presence without side effects on stats or expiry: an expired key counts as missing."""
+    slot = keyslot(key)
+    if key not in db.dicts[slot]:
+        return False
+    when = db.expires[slot].get(key) if db.volatile else None
+    return when is None or when >= db.now()
+
+
+def route_request(node, driver, client, keys, *, name: str, is_write: bool, command_asking: bool = False):
+    """``slots.route`` for one request (or EXEC's queue, or a script's inner call) on this node."""
+    state = driver.state
+    me = state.myself
+    config = node.config
+    db0 = node.dbs[0]
+    return route(
+        keys, state.slots, me.id,
+        my_master=me.master_id if me.flags & SLAVE else None,
+        state_ok=state.state_ok,
+        is_write=is_write,
+        is_migrate=name == "migrate",
+        command_asking=command_asking,
+        client_asking=client.asking,
+        client_readonly=client.readonly,
+        shard_pubsub=name in _SHARD_PUBSUB,
+        allow_reads_when_down=config["cluster-allow-reads-when-down"],
+        allow_pubsubshard_when_down=config["cluster-allow-pubsubshard-when-down"],
+        key_exists=lambda key: _key_exists(db0, key),
+    )
 
 
 def install(node, driver) -> None:
     from node.dispatch import reply_error
     from node.commands.transactions import discard_transaction
     from node.resp import ErrorReply
-
-    db0 = node.dbs[0]
-    config = node.config
-
-    def key_exists(key: bytes) -> bool:
-        # Presence without side effects on stats: an expired key counts as missing.
-        slot = keyslot(key)
-        if key not in db0.dicts[slot]:
-            return False
-        when = db0.expires[slot].get(key) if db0.volatile else None
-        return when is None or when >= db0.now()
 
     def gate(client, cmd, argv) -> bool:
         if cmd.first_key == 1 and cmd.last_key == 1 and cmd.key_finder is None and client.multi is None:
@@ -69,22 +90,8 @@ def install(node, driver) -> None:
                 return False
             keys = cmd.keys_of(argv)
             is_write = "write" in cmd.flags
-        state = driver.state
-        me = state.myself
-        verdict = route(
-            keys, state.slots, me.id,
-            my_master=me.master_id if me.flags & 2 else None,
-            state_ok=state.state_ok,
-            is_write=is_write,
-            is_migrate=name == "migrate",
-            command_asking="asking" in cmd.flags,
-            client_asking=client.asking,
-            client_readonly=client.readonly,
-            shard_pubsub=name in _SHARD_PUBSUB,
-            allow_reads_when_down=config["cluster-allow-reads-when-down"],
-            allow_pubsubshard_when_down=config["cluster-allow-pubsubshard-when-down"],
-            key_exists=key_exists,
-        )
+        verdict = route_request(node, driver, client, keys, name=name, is_write=is_write,
+                                command_asking="asking" in cmd.flags)
         if client.multi is None or is_exec:
             client.asking = False
         if verdict is SERVE:

@@ -397,21 +397,14 @@ class Scripting:
 
     def _cluster_refusal(self, ctx, cmd, argv) -> str | None:
         """Redis's scriptVerifyClusterState: every command a script runs must be served by this node."""
-        from slots.route import DOWN, DOWN_READONLY, SERVE, route
+        from node.cluster.routing import route_request
+        from slots.route import DOWN, DOWN_READONLY, SERVE
 
         if cmd.first_key <= 0 and cmd.key_finder is None:
             return None
-        driver = self.node.cluster
-        state = driver.state
-        me = state.myself
-        caller = ctx.caller
-        verdict = route(
-            cmd.keys_of(argv), state.slots, me.id,
-            my_master=me.master_id if me.flags & 2 else None, state_ok=state.state_ok, is_write=cmd.is_write,
-            client_asking=getattr(caller, "asking", False), client_readonly=getattr(caller, "readonly", False),
-            allow_reads_when_down=self.node.config["cluster-allow-reads-when-down"],
-            key_exists=lambda key: self.node.dbs[0].lookup(key) is not None,
-        )
+        # The inner command is routed as the caller's own (READONLY/ASKING carry over).
+        verdict = route_request(self.node, self.node.cluster, ctx.caller, cmd.keys_of(argv),
+                                name=(cmd.parent or cmd).name, is_write=cmd.is_write)
         if verdict is SERVE:
             return None
         if verdict is DOWN_READONLY:
