@@ -58,6 +58,8 @@ class Client:
         "qbuf_peak",
         "is_unix",
         "obuf_soft_limit_reached_time",
+        "tls",
+        "propagate_as",
     )
 
     def __init__(self, node, client_id: int, fd: int, addr: str, laddr: str, *, use_hiredis: bool = True) -> None:
@@ -105,6 +107,10 @@ class Client:
         self.is_unix = False
         #: Unix seconds since the output buffer has been over its soft limit (0: not over).
         self.obuf_soft_limit_reached_time = 0
+        #: node.tls.TLSConnection for a client of tls-port (decrypt/encrypt in the server loop), else None.
+        self.tls = None
+        #: Set by a handler through node.propagation.rewrite/prevent: what to propagate instead of argv.
+        self.propagate_as = None
         #: Cluster mode: every request is checked by the routing hook (MOVED/ASK...).
         self.routed = node.cluster_enabled
         self.refresh_gate()

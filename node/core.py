@@ -71,6 +71,7 @@ class Stats:
         "expired_stale_perc",
         "expired_time_cap_reached_count",
         "evicted_keys",
+        "postponed_clients",
         "keyspace_hits",
         "keyspace_misses",
         "total_error_replies",
@@ -150,6 +151,17 @@ class Node:
         self.watched_keys: dict[tuple[int, bytes], list] = {}
         self._watch_count = [0] * len(self.dbs)
         self.pubsub = PubSub(self)
+        from node.dispatch import set_paused, set_propagating
+        from node.pause import ClientPause
+        from node.propagation import Propagator
+
+        #: The write stream to the AOF and replicas (node.propagation); idle until a sink attaches.
+        self.propagation = Propagator(self)
+        self.propagation.on_enabled_change = set_propagating
+        set_propagating(False)
+        #: CLIENT PAUSE and failover pauses (node.pause).
+        self.pause = ClientPause(self, on_change=set_paused)
+        set_paused(False)
         #: The cluster bus driver (node.cluster.driver.ClusterDriver) in cluster mode, else None.
         self.cluster = None
         self.notify_flags = flags_from_config(config["notify-keyspace-events"])
@@ -168,8 +180,19 @@ class Node:
         self.next_client_id += 1
         return cid
 
+    def pause_clients(self, mode: str, until_ms: int, purpose: str = "failover") -> None:
+        """Hold back writes (``mode`` "write") or every command ("all") until ``until_ms`` (unix ms)."""
+        self.pause.pause(purpose, mode, until_ms)
+
+    def unpause_clients(self, purpose: str = "failover") -> None:
+        self.pause.unpause(purpose)
+
     def client_closed(self, client) -> None:
         """Forget a disconnected client: unblock, unwatch, unsubscribe."""
+        from node.pause import Postponed
+
+        if type(client.blocked) is Postponed:
+            self.pause.forget(client)
         self.blocking.unblock(client)
         self.unwatch_all(client)
         self.pubsub.client_closed(client)
@@ -197,6 +220,9 @@ class Node:
 
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.stats.expired_keys += 1
+        propagation = self.propagation
+        if propagation.enabled:
+            propagation.propagate_deletion(db.index, key, self.config["lazyfree-lazy-expire"])
         notify_db(self, EXPIRED, b"expired", key, db.index)
 
     def _notify_config_changed(self, value) -> None:
@@ -314,7 +340,7 @@ class Node:
         keys stays bounded without scanning everything every tick. Returns the
         number of keys deleted.
         """
-        if not self.active_expire_enabled:
+        if not self.active_expire_enabled or self.pause.writes_paused:
             return 0
         effort = self.config["active-expire-effort"] - 1
         per_round = _KEYS_PER_LOOP + _KEYS_PER_LOOP // 4 * effort

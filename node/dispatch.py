@@ -19,6 +19,7 @@ from node.client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT
 from node.commands.table import _FAST_LOOKUP, Command, lookup
 from node.commands.transactions import queue_command
 from node.monitoring import after_command
+from node.propagation import SELF_PROPAGATING
 from node.resp import ErrorReply, Raw, write_reply
 
 __all__ = ["call", "cstr", "execute", "reply_error", "resolve"]
@@ -27,6 +28,15 @@ __all__ = ["call", "cstr", "execute", "reply_error", "resolve"]
 #: node.monitoring.after_command (slow log, latency monitor, MONITOR feed);
 #: kept current by node.monitoring (0 while a MONITOR client is connected).
 WATCH_US = 1 << 62
+
+#: True while node.propagation has a sink (AOF, replicas): every request then
+#: takes the gated path, and call() records what to propagate. Kept current
+#: by set_propagating (installed as the Propagator's on_enabled_change).
+PROPAGATING = False
+
+#: True while CLIENT PAUSE (or a manual failover) holds some commands back:
+#: every request then takes the gated path, where the pause is checked.
+PAUSED = False
 
 _NO_AUTH_OK = ErrorReply("NOAUTH Authentication required.")
 _NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
@@ -117,7 +127,7 @@ def execute(client, argv: list[bytes]) -> None:
         if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
             _reject(client, cmd, arity_error(cmd))
             return
-    if client.gated:
+    if client.gated or PROPAGATING or PAUSED:
         _execute_gated(client, cmd, argv)
         return
     if client.routed and _gate(client, cmd, argv):
@@ -156,8 +166,21 @@ def execute(client, argv: list[bytes]) -> None:
         after_command(client, cmd, argv, elapsed)
 
 
+def set_propagating(enabled: bool) -> None:
+    global PROPAGATING
+    PROPAGATING = enabled
+
+
+def set_paused(paused: bool) -> None:
+    global PAUSED
+    PAUSED = paused
+
+
 def call(client, cmd: Command, argv: list[bytes]) -> None:
     """Invoke the handler, time it, and write its reply. No policy checks here."""
+    if PROPAGATING:
+        _call_propagating(client, cmd, argv)
+        return
     client.clock.pinned = None
     start = perf_counter_ns()
     try:
@@ -165,6 +188,51 @@ def call(client, cmd: Command, argv: list[bytes]) -> None:
     except Exception as exc:
         reply = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
     elapsed = (perf_counter_ns() - start) // 1000
+    cmd.usec += elapsed
+    cmd.calls += 1
+    client.last_command = cmd
+    if type(reply) is Raw:
+        client.out += reply.data
+    elif isinstance(reply, ErrorReply):
+        cmd.failed_calls += 1
+        reply_error(client, reply)
+    else:
+        write_reply(client.out, reply, client.resp3)
+    if elapsed >= WATCH_US:
+        after_command(client, cmd, argv, elapsed)
+
+
+def _call_propagating(client, cmd: Command, argv: list[bytes]) -> None:
+    """call() while replicas or the AOF listen: also hand the command's effects to node.propagation.
+
+    A write command that changed something is propagated as sent, or as its
+    handler rewrote it (``client.propagate_as``). The unit is flushed when the
+    outermost call ends, so EXEC and scripts send one MULTI/EXEC block.
+    """
+    node = client.node
+    propagation = node.propagation
+    before = node.dirty
+    client.propagate_as = None
+    propagation.depth += 1
+    try:
+        client.clock.pinned = None
+        start = perf_counter_ns()
+        try:
+            reply = cmd.handler(client, argv)
+        except Exception as exc:
+            reply = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
+        elapsed = (perf_counter_ns() - start) // 1000
+        rewritten = client.propagate_as
+        client.propagate_as = None
+        if cmd.is_write and node.dirty != before and (cmd.parent or cmd).name not in SELF_PROPAGATING:
+            if rewritten is None:
+                propagation.ops.append((client.db_index, argv))
+            elif rewritten:
+                propagation.ops.append((client.db_index, rewritten))
+    finally:
+        propagation.depth -= 1
+        if propagation.depth == 0:
+            propagation.flush()
     cmd.usec += elapsed
     cmd.calls += 1
     client.last_command = cmd
@@ -228,6 +296,11 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
             return
     if _gate(client, cmd, argv):
         return
+    if PAUSED:
+        pause = client.node.pause
+        if pause.holds(client, cmd):
+            pause.postpone(client, argv)  # runs again, from the top, when the pause ends
+            return
     queue = in_multi and (cmd.parent or cmd).name.encode() not in _MULTI_PASSTHROUGH
     mode = client.reply_mode
     if mode == REPLY_ON:

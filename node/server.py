@@ -26,6 +26,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 from typing import Iterable
 
 import trio
@@ -35,6 +36,7 @@ from node.core import Node
 import node.commands  # noqa: F401  (fills the command table)
 from node.dispatch import execute
 from node.resp import NEED_DATA, ErrorReply, ProtocolError, write_reply
+from node.tls import TLSClosed, TLSConnection
 
 __all__ = ["ShoalServer", "open_listeners"]
 
@@ -75,9 +77,15 @@ def open_listeners(binds: Iterable[str], port: int, backlog: int, logger=None) -
 class ShoalServer:
     """Runs one node: the client event loop, the cron, and signal handling."""
 
-    def __init__(self, node: Node, listeners: list[socket.socket], *, use_hiredis: bool = True) -> None:
+    def __init__(
+        self, node: Node, listeners: list[socket.socket], *, use_hiredis: bool = True,
+        tls_listeners: Iterable[socket.socket] = (),
+    ) -> None:
         self.node = node
         self.listeners = {sock.fileno(): sock for sock in listeners}
+        #: tls-port listeners (node.tls): their clients get a TLSConnection, served in the same loop.
+        self.tls_fds = {sock.fileno() for sock in tls_listeners}
+        self.listeners.update((sock.fileno(), sock) for sock in tls_listeners)
         self.use_hiredis = use_hiredis
         self.epoll = select.epoll()
         self.sockets: dict[int, socket.socket] = {}
@@ -135,6 +143,7 @@ class ShoalServer:
             await trio.sleep(node.expire_period_s())
             node.active_expire_cycle(node.clock.wall_ms(), node.expire_budget_s())
             node.rdb.cron()  # reap a BGSAVE child, fire save points (node.persistence.snapshot)
+            node.pause.cron(node.clock.wall_ms())  # end CLIENT PAUSEs whose time is up
             if node.blocking.ready:
                 node.serve_blocked()
             self._after_pass()
@@ -229,16 +238,21 @@ class ShoalServer:
                 self._flush(client)
             if not mask & (_EPOLLIN | _EPOLLERR) or fd not in self.clients:
                 continue
-            try:
-                data = os.read(fd, _READ_SIZE)
-            except BlockingIOError:
-                continue
-            except OSError:
-                self._close(client)
-                continue
-            if not data:
-                self._close(client)
-                continue
+            if client.tls is not None:
+                data = self._recv_tls(client)
+                if not data:
+                    continue
+            else:
+                try:
+                    data = os.read(fd, _READ_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self._close(client)
+                    continue
+                if not data:
+                    self._close(client)
+                    continue
             node.stats.total_net_input_bytes += len(data)
             client.last_interaction_ms = node.clock.wall_ms()
             client.parser.feed(data)
@@ -292,6 +306,8 @@ class ShoalServer:
             client = Client(
                 node, node.new_client_id(), fd, _format_addr(peer), _format_addr(local), use_hiredis=self.use_hiredis
             )
+            if listener.fileno() in self.tls_fds:
+                client.tls = TLSConnection(node.tls.server)
             self.sockets[fd] = sock
             self.clients[fd] = client
             node.clients[client.id] = client
@@ -299,6 +315,14 @@ class ShoalServer:
             node.logger.verbose(f"Accepted {client.addr}")
 
     def _read(self, client: Client) -> None:
+        if client.tls is not None:
+            data = self._recv_tls(client)
+            if data:
+                self.node.stats.total_net_input_bytes += len(data)
+                client.last_interaction_ms = self.node.clock.wall_ms()
+                client.parser.feed(data)
+                self._process_input(client)
+            return
         try:
             data = os.read(client.fd, _READ_SIZE)
         except BlockingIOError:
@@ -374,6 +398,9 @@ class ShoalServer:
             node.pending_close.clear()
 
     def _flush(self, client: Client) -> None:
+        if client.tls is not None:
+            self._flush_tls(client)
+            return
         out = client.out
         fd = client.fd
         if out:
@@ -410,9 +437,88 @@ class ShoalServer:
         except (OSError, ValueError):
             pass
         sock = self.sockets.pop(fd)
+        if client.tls is not None:
+            try:
+                sock.send(client.tls.close_notify())  # best effort; the socket closes either way
+            except OSError:
+                pass
         sock.close()
         self.node.clients.pop(client.id, None)
         self.node.client_closed(client)
+
+
+    # ------------------------------------------------------------ TLS clients (tls-port)
+
+    def _recv_tls(self, client: Client) -> bytes | None:
+        """Read the socket, advance the TLS session, return the plaintext (None/b"" if none yet).
+
+        Records TLS itself must send (handshake, tickets) are written at once.
+        A failed handshake (a plain-text client on the TLS port, an untrusted
+        or missing client certificate) is logged and the connection closed.
+        """
+        try:
+            raw = os.read(client.fd, _READ_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
+            self._close(client)
+            return None
+        if not raw:
+            self._close(client)
+            return None
+        tls = client.tls
+        try:
+            data = tls.receive(raw)
+        except TLSClosed:
+            self._close(client)
+            return None
+        except ssl.SSLError as exc:
+            what = "accepting a client connection" if not tls.ready else "reading from a TLS client"
+            self.node.logger.warning(
+                f"Error {what}: {exc.reason or exc} (addr={client.addr} laddr={client.laddr})")
+            tls.raw_out.clear()  # an alert at most: the peer gets the close
+            self._close(client)
+            return None
+        if tls.raw_out:
+            self._flush_tls(client)
+            if self.clients.get(client.fd) is not client:
+                return None
+        return data
+
+    def _flush_tls(self, client: Client) -> None:
+        """``_flush`` for a TLS client: encrypt the output in bounded steps, write the records."""
+        tls = client.tls
+        out = client.out
+        fd = client.fd
+        raw = tls.raw_out
+        stats = self.node.stats
+        while True:
+            if out and tls.ready and len(raw) < _READ_SIZE:
+                stats.total_net_output_bytes += tls.encrypt(out)
+            if not raw:
+                break
+            try:
+                sent = os.write(fd, raw)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._close(client)
+                return
+            if sent == len(raw):
+                raw.clear()
+            else:
+                del raw[:sent]
+                break
+        if raw or (out and tls.ready):
+            if fd not in self.writers:
+                self.writers.add(fd)
+                self.epoll.modify(fd, _EPOLLIN | _EPOLLOUT)
+        else:
+            if fd in self.writers:
+                self.writers.discard(fd)
+                self.epoll.modify(fd, _EPOLLIN)
+            if client.close_after_reply and not out:
+                self._close(client)
 
 
 def _format_addr(addr) -> str:

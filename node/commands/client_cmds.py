@@ -22,6 +22,7 @@ from node.commands.args import SYNTAX_ERROR, to_int_or_none
 from node.commands.connection import valid_client_name
 from node.commands.introspection import help_reply
 from node.commands.table import command, container
+from node.pause import Postponed
 from node.resp import NO_REPLY, OK, ErrorReply, SetReply, Verbatim, write_reply
 
 _LONG_MAX = 2**63 - 1
@@ -398,7 +399,30 @@ def client_trackinginfo(client, argv):
 @_sub("unpause", 2, "admin noscript loading stale", summary="Resume processing of clients that were paused",
       since="6.2.0", complexity="O(N) Where N is the number of paused clients")
 def client_unpause(client, argv):
-    return OK  # nothing can be paused (no CLIENT PAUSE), so there is nothing to resume
+    client.node.pause.unpause("client")
+    return OK
+
+
+@_sub("pause", -3, "admin noscript loading stale", summary="Stop processing commands from clients for some time",
+      since="2.9.50", complexity="O(1)")
+def client_pause(client, argv):
+    timeout = to_int_or_none(argv[2])
+    if timeout is None:
+        raise ErrorReply("ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise ErrorReply("ERR timeout is negative")
+    mode = "all"
+    if len(argv) == 4:
+        word = argv[3].lower()
+        if word == b"write":
+            mode = "write"
+        elif word != b"all":
+            raise ErrorReply("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    elif len(argv) > 4:
+        raise SYNTAX_ERROR
+    node = client.node
+    node.pause.pause("client", mode, node.clock.wall_ms() + timeout)
+    return OK
 
 
 @_sub("help", 2, "loading stale", summary="Show helpful text about the different subcommands", since="5.0.0",
@@ -428,8 +452,8 @@ def client_unblock(client, argv):
         raise SYNTAX_ERROR
     node = client.node
     target = node.clients.get(cid)
-    if target is None or target.blocked is None:
-        return 0
+    if target is None or target.blocked is None or type(target.blocked) is Postponed:
+        return 0  # a client held by CLIENT PAUSE cannot be unblocked, as in Redis
     state = target.blocked
     node.blocking.unblock(target)
     reply = _UNBLOCKED_BY_ERROR if as_error else state.timeout_reply

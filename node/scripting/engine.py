@@ -362,6 +362,11 @@ class Scripting:
             refusal = self._cluster_refusal(ctx, cmd, argv)
             if refusal is not None:
                 return self._script_error(state, refusal, cmd)
+        propagation = self.node.propagation
+        dirty_before = None
+        if propagation.enabled and cmd.is_write:
+            dirty_before = self.node.dirty
+            sclient.propagate_as = None
         start = perf_counter_ns()
         try:
             reply = cmd.handler(sclient, argv)
@@ -371,6 +376,14 @@ class Scripting:
             from node.dispatch import internal_error
 
             reply = internal_error(sclient, cmd, exc)
+        if dirty_before is not None and self.node.dirty != dirty_before:
+            # Effects replication: the script's writes are propagated, never the script.
+            rewritten = sclient.propagate_as
+            sclient.propagate_as = None
+            if rewritten is None:
+                propagation.ops.append((sclient.db_index, argv))
+            elif rewritten:
+                propagation.ops.append((sclient.db_index, rewritten))
         cmd.usec += (perf_counter_ns() - start) // 1000
         cmd.calls += 1
         kind = type(reply)
