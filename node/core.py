@@ -137,6 +137,11 @@ class Node:
         self.busy_poll = None  # (running_client) -> None: serve others while a script is busy
         #: reset_hook(client): RESET clears MULTI/WATCH/pub-sub/blocking state.
         self.reset_hook = self.reset_client_state
+        #: spawn(async_fn, *args): start a background trio task in the server's nursery (set by
+        #: node.server while it runs; it lives until the node stops). Tasks that write to clients
+        #: add them to ``pending_write`` / ``unblocked`` and then call ``flush_clients()``.
+        self.spawn = None
+        self.flush_clients = lambda: None
         #: Clients to disconnect once the current batch is done (CLIENT KILL).
         self.pending_close: list = []
         #: Clients whose output buffer someone else wrote to (pub/sub messages,

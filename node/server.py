@@ -97,10 +97,13 @@ class ShoalServer:
     # ------------------------------------------------------------ lifecycle
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        node = self.node
         for fd in self.listeners:
             self.epoll.register(fd, _EPOLLIN)
         try:
             async with trio.open_nursery() as nursery:
+                node.spawn = nursery.start_soon
+                node.flush_clients = self.flush_pending
                 nursery.start_soon(self._cron)
                 nursery.start_soon(self._signals)
                 nursery.start_soon(self._block_timeouts)
