@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PORT    ?= 7000
 
-.PHONY: up down test test-fast lint-imports bench clean
+.PHONY: up down test test-fast lint-imports bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint-imports: $(STAMP)
 ## Shoal vs redis-server with redis-benchmark; writes bench/results/*.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_bench
+
+## The whole chaos catalogue, Shoal and real Redis, with HTML reports in chaos-reports/ (long: ~30 min).
+chaos: $(STAMP)
+	$(BIN)/python -m jepsen_like catalogue --time 30 --report chaos-reports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis var

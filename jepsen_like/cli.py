@@ -3,7 +3,9 @@
     shoal chaos list
     shoal chaos run SCENARIO [--engine shoal|redis] [--nodes 6] [--time 20] [--seed N]
                              [--workload set|register|counter|list-append] [--node-timeout MS]
-                             [--threads 6] [--json]
+                             [--threads 6] [--json] [--report DIR]
+    shoal chaos compare SCENARIO [same options]      Shoal and Redis side by side
+    shoal chaos catalogue [--only a,b] [--engines shoal,redis] [same options]   (make chaos)
 
 ``run`` prints the plain-text summary (``--json``: the summary as JSON). The
 exit status is 0 when the run completed and was judged ``ok`` or ``allowed``,
@@ -18,6 +20,8 @@ import json
 import sys
 import textwrap
 
+from jepsen_like.nemesis import partition_support
+from jepsen_like.netns import inside, run_inside
 from jepsen_like.runner import run_scenario
 from jepsen_like.scenarios import SCENARIOS
 from jepsen_like.workloads import WORKLOADS
@@ -39,15 +43,99 @@ def cmd_run(args) -> int:
     if args.scenario not in SCENARIOS:
         print(f"unknown scenario {args.scenario!r}; choose from: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 1
+    scenario = SCENARIOS[args.scenario]
+    if scenario.is_partition and not inside() and partition_support() is None:
+        # Partitions need a private network namespace: run this very command again inside one.
+        return run_inside(["run", *args.raw_argv])
     summary = run_scenario(args.scenario, engine=args.engine, nodes=args.nodes, workload=args.workload,
                            duration=args.time, seed=args.seed, threads=args.threads,
-                           node_timeout=args.node_timeout)
+                           node_timeout=args.node_timeout, report_dir=args.report)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text(), end="" if not args.json else "\n")
     if summary.status == "skipped":
         return 3
     if summary.status == "error":
         return 1
     return EXIT.get(summary.judgement, 1)
+
+
+_COLUMNS = ("scenario", "engine", "status", "judgement", "verdict", "lost", "availability", "ok", "fail", "info",
+            "healthy_after_s")
+
+
+def _row(summary) -> dict:
+    return {
+        "scenario": summary.scenario, "engine": summary.engine, "status": summary.status,
+        "judgement": summary.judgement if summary.status == "completed" else summary.status,
+        "verdict": summary.verdict if summary.status == "completed" else "-",
+        "lost": "-" if summary.lost_acknowledged is None else summary.lost_acknowledged,
+        "availability": "-" if summary.availability is None else f"{summary.availability:.1%}",
+        "ok": summary.workload_ops["ok"], "fail": summary.workload_ops["fail"], "info": summary.workload_ops["info"],
+        "healthy_after_s": "-" if summary.heal_seconds is None else summary.heal_seconds,
+    }
+
+
+def _table(rows: list[dict]) -> str:
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in _COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in _COLUMNS)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in _COLUMNS) for r in rows]
+    return "\n".join(lines)
+
+
+def _run_one(name: str, engine: str, args):
+    """One run; partitions re-execute in a namespace and come back as JSON."""
+    scenario = SCENARIOS[name]
+    if scenario.is_partition and not inside() and partition_support() is None:
+        import subprocess
+
+        from jepsen_like.netns import INSIDE_ENV
+        from jepsen_like.runner import Summary
+
+        argv = ["run", name, "--engine", engine, "--nodes", str(args.nodes), "--time", str(args.time),
+                "--seed", str(args.seed), "--workload", args.workload, "--node-timeout", str(args.node_timeout),
+                "--threads", str(args.threads), "--json"]
+        if args.report:
+            argv += ["--report", args.report]
+        env = dict(__import__("os").environ)
+        env.pop(INSIDE_ENV, None)
+        done = subprocess.run(["unshare", "--user", "--map-root-user", "--net", sys.executable, "-m",
+                               "jepsen_like", *argv], capture_output=True, text=True,
+                              env={**env, INSIDE_ENV: "1"})
+        try:
+            return Summary(**json.loads(done.stdout))
+        except (json.JSONDecodeError, TypeError):
+            failed = Summary(name, engine, args.nodes, args.workload, args.seed, args.time)
+            failed.status, failed.error = "error", (done.stdout + done.stderr)[-500:]
+            return failed
+    return run_scenario(name, engine=engine, nodes=args.nodes, workload=args.workload, duration=args.time,
+                        seed=args.seed, threads=args.threads, node_timeout=args.node_timeout,
+                        report_dir=args.report)
+
+
+def cmd_compare(args) -> int:
+    """The same scenario, seed and workload against Shoal and real Redis, side by side."""
+    if args.scenario not in SCENARIOS:
+        print(f"unknown scenario {args.scenario!r}; choose from: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 1
+    summaries = [_run_one(args.scenario, engine, args) for engine in ("shoal", "redis")]
+    rows = [_row(s) for s in summaries]
+    print(json.dumps(rows, indent=2) if args.json else _table(rows))
+    return 1 if any(s.status == "error" or s.judgement == "violation" for s in summaries) else 0
+
+
+def cmd_catalogue(args) -> int:
+    """Every scenario (or ``--only``), for each engine: the table the closing notes quote."""
+    names = args.only.split(",") if args.only else list(SCENARIOS)
+    rows = []
+    worst = 0
+    for name in names:
+        for engine in args.engines.split(","):
+            summary = _run_one(name, engine, args)
+            rows.append(_row(summary))
+            print(_table(rows[-1:]).splitlines()[1], file=sys.stderr, flush=True)
+            if summary.status == "error" or summary.judgement == "violation":
+                worst = 1
+    print(json.dumps(rows, indent=2) if args.json else _table(rows))
+    return worst
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +153,27 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, default=6, help="concurrent client threads")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=cmd_run)
+    compare = sub.add_parser("compare", help="run a scenario against Shoal and Redis and compare")
+    compare.add_argument("scenario")
+    catalogue = sub.add_parser("catalogue", help="run every scenario (make chaos) and print the table")
+    catalogue.add_argument("--only", help="comma list of scenarios (default: all)")
+    catalogue.add_argument("--engines", default="shoal,redis")
+    for p in (run, compare, catalogue):
+        p.add_argument("--report", metavar="DIR", help="write an HTML report with plots into DIR")
+        if p is run:
+            continue
+        p.add_argument("--nodes", type=int, default=6)
+        p.add_argument("--time", type=float, default=20.0, help="seconds of workload")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--workload", choices=list(WORKLOADS), default="set")
+        p.add_argument("--node-timeout", type=int, default=2000, help="cluster-node-timeout in ms")
+        p.add_argument("--threads", type=int, default=6, help="concurrent client threads")
+        p.add_argument("--json", action="store_true", help="print the table as JSON")
+    compare.set_defaults(func=cmd_compare)
+    catalogue.set_defaults(func=cmd_catalogue)
     args = parser.parse_args(argv)
-    if args.command == "run" and (args.nodes < 3 or args.nodes > 200 or args.time <= 0 or args.threads < 1):
+    args.raw_argv = list(sys.argv[1:] if argv is None else argv)[1:]
+    if args.command in ("run", "compare", "catalogue") and (args.nodes < 3 or args.nodes > 200 or args.time <= 0 or args.threads < 1):
         parser.error("--nodes must be 3..200, --time positive, --threads >= 1")
     return args.func(args)
 

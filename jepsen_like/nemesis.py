@@ -14,24 +14,23 @@ Process faults:
 * ``pause`` -- SIGSTOP, then SIGCONT.
 
 Partitions (``halves``, ``isolate-primaries``, ``majorities-ring``,
-``island``, ``one-way``) need nftables rules between the nodes' addresses,
-applied inside ``unshare --user --map-root-user --net`` so no root is needed
-and nothing outlives the run. ``partition_support()`` says why they cannot
-run here; the grouping functions below are pure and tested, and
-``nft_ruleset`` renders the rules a partition needs.
+``island``, ``one-way``) are nftables rules between the nodes' addresses,
+applied inside ``unshare --user --map-root-user --net`` (jepsen_like.netns:
+the harness re-executes itself there) so no root is needed and nothing
+outlives the run. ``partition_support()`` says why they cannot run, when
+they cannot; the groupings are drawn from the seeded rng when the schedule
+is made, so a seed replays the same cuts.
 """
 
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
 
 __all__ = ["PARTITIONS", "PROCESS_FAULTS", "Fault", "Nemesis", "nft_ruleset", "partition_groups",
-           "partition_support", "schedule"]
+           "partition_schedule", "partition_support", "schedule"]
 
 PROCESS_FAULTS = ("kill", "pause")
 PARTITIONS = ("halves", "isolate-primaries", "majorities-ring", "island", "one-way")
@@ -42,9 +41,12 @@ class Fault:
     start: float  # seconds after the workload starts
     duration: float
     kind: str
-    node: int
+    node: int  # the target of a process fault (unused by partitions)
+    drops: tuple = ()  # partitions: directed (a, b) node pairs whose a -> b traffic is dropped
 
     def describe(self) -> str:
+        if self.kind in PARTITIONS:
+            return f"t={self.start:5.1f}s {self.kind} ({len(self.drops)} directed links cut) for {self.duration:.1f}s"
         return f"t={self.start:5.1f}s {self.kind:<5} n{self.node + 1} for {self.duration:.1f}s"
 
 
@@ -68,6 +70,28 @@ def schedule(kind: str, targets: list[int], duration: float, rng: random.Random,
         # a run too short for the drawn spacing still gets one fault, fitted into the window
         start = first[0]
         out.append(Fault(start, round(min(hold[0], duration - tail - start), 3), kind, rng.choice(targets)))
+    return out
+
+
+def partition_schedule(kind: str, nodes: int, primaries: list[int], duration: float, rng: random.Random, *,
+                       first: tuple[float, float] = (1.0, 2.0), hold: tuple[float, float] = (2.0, 4.0),
+                       gap: tuple[float, float] = (1.0, 3.0), tail: float = 1.0) -> list[Fault]:
+    """Partitions of ``kind`` (groupings drawn from ``rng``), one at a time, healed ``tail`` s before the end."""
+    if kind not in PARTITIONS:
+        raise ValueError(f"unknown partition {kind!r}")
+    out: list[Fault] = []
+    t = rng.uniform(*first)
+    while True:
+        length = rng.uniform(*hold)
+        if t + length > duration - tail:
+            break
+        out.append(Fault(round(t, 3), round(length, 3), kind, -1,
+                         tuple(partition_groups(kind, nodes, primaries, rng))))
+        t += length + rng.uniform(*gap)
+    if not out and duration - tail - first[0] > 0.2:
+        start = first[0]
+        out.append(Fault(start, round(min(hold[0], duration - tail - start), 3), kind, -1,
+                         tuple(partition_groups(kind, nodes, primaries, rng))))
     return out
 
 
@@ -96,7 +120,12 @@ class Nemesis:
             if not self._sleep_until(f.start):
                 return
             try:
-                if f.kind == "kill":
+                if f.kind in PARTITIONS:
+                    from jepsen_like.netns import apply_rules
+
+                    apply_rules(nft_ruleset(list(f.drops), lambda i: c.nodes[i].host, one_way=f.kind == "one-way"))
+                    self._note(f"partition {f.kind}: cut {_describe_drops(f.drops)}")
+                elif f.kind == "kill":
                     c.kill(f.node)
                     self._note(f"kill n{f.node + 1} (SIGKILL)")
                 else:
@@ -107,7 +136,12 @@ class Nemesis:
                 continue
             self._sleep_until(f.start + f.duration)  # heal even when stopping early
             try:
-                if f.kind == "kill":
+                if f.kind in PARTITIONS:
+                    from jepsen_like.netns import clear_rules
+
+                    clear_rules()
+                    self._note("heal partition")
+                elif f.kind == "kill":
                     c.restart(f.node)
                     self._note(f"restart n{f.node + 1}")
                 else:
@@ -115,6 +149,11 @@ class Nemesis:
                     self._note(f"resume n{f.node + 1} (SIGCONT)")
             except Exception as e:
                 self.errors.append(f"heal after {f.describe()}: {e}")
+
+    @property
+    def started_at(self) -> float:
+        """time.monotonic() when the schedule's clock started (fault offsets count from here)."""
+        return self._t0
 
     def start(self) -> "Nemesis":
         self._t0 = time.monotonic()
@@ -128,23 +167,16 @@ class Nemesis:
             self._thread.join(timeout)
 
 
+def _describe_drops(drops) -> str:
+    return " ".join(f"n{a + 1}->n{b + 1}" for a, b in drops)
+
+
 # ---------------------------------------------------------------- partitions
 def partition_support() -> str | None:
-    """None if partition nemeses can run here, else the reason they are skipped."""
-    if shutil.which("nft") is None:
-        return ("nft (nftables) is not installed here (`which nft` finds nothing); partitions need nftables "
-                "rules inside `unshare --user --map-root-user --net`")
-    if shutil.which("unshare") is None:
-        return "unshare (util-linux) is not installed; partitions need a private user+network namespace"
-    try:
-        done = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "true"],
-                              capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"cannot create a user+network namespace: {e}"
-    if done.returncode != 0:
-        return f"cannot create a user+network namespace: {done.stderr.decode(errors='replace').strip()}"
-    return ("partition nemeses are not wired into the runner yet (the harness must re-exec itself inside "
-            "the namespace); their groupings and nft rules exist but are not applied")
+    """None if partition nemeses can run here (in, or by re-executing into, a namespace), else why not."""
+    from jepsen_like.netns import namespace_problem
+
+    return namespace_problem()
 
 
 def partition_groups(kind: str, nodes: int, primaries: list[int], rng: random.Random) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from jepsen_like.cluster import ClusterError, LocalCluster, engine_available, loopback_hosts_usable
 from jepsen_like.history import INVALID, UNKNOWN, VALID, History
-from jepsen_like.nemesis import Nemesis, partition_support, schedule
+from jepsen_like.nemesis import Nemesis, partition_schedule, partition_support, schedule
 from jepsen_like.scenarios import Scenario, get_scenario
 from jepsen_like.workloads import Recorder, make_workload, run_clients, run_final
 from slots import keyslot
@@ -59,6 +59,7 @@ class Summary:
     heal_seconds: float | None = None
     final_reads_missed: list = field(default_factory=list)
     node_tracebacks: list = field(default_factory=list)
+    report: str = ""  # path of the HTML report, when one was asked for
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +97,8 @@ class Summary:
             lines.append(f"  final reads that never succeeded: {', '.join(self.final_reads_missed)}")
         if self.node_tracebacks:
             lines.append(f"  nodes with a Traceback in their log: {self.node_tracebacks}")
+        if self.report:
+            lines.append(f"  report: {self.report}")
         lines.append(f"  allows: {self.allows}")
         return "\n".join(lines) + "\n"
 
@@ -123,9 +126,19 @@ def _counts(ops) -> dict:
 
 def run_scenario(name: str, *, engine: str = "shoal", nodes: int = 3, workload: str = "set",
                  duration: float = 20.0, seed: int = 0, threads: int = 6, keys: int = 8,
-                 node_timeout: int = 2000, client_timeout: float = 1.0, heal_timeout: float = 60.0) -> Summary:
+                 node_timeout: int = 2000, client_timeout: float = 1.0, heal_timeout: float = 60.0,
+                 report_dir: str | None = None) -> Summary:
+    from jepsen_like.netns import inside, loopback_up
+
     sc = get_scenario(name)
     s = Summary(name, engine, nodes, workload, seed, duration, allows=sc.allows)
+    if sc.is_partition and not inside():
+        s.status = "error"
+        s.error = ("partition scenarios run inside a private network namespace: use `shoal chaos run`, "
+                   "which re-executes itself there")
+        return s
+    if inside():
+        loopback_up()  # a fresh network namespace starts with lo down
     why = engine_available(engine) or loopback_hosts_usable(nodes)
     if not why and sc.is_partition:
         why = partition_support()
@@ -141,12 +154,19 @@ def run_scenario(name: str, *, engine: str = "shoal", nodes: int = 3, workload: 
         seeds = [(n.host, n.port) for n in cluster.nodes]
         owners = {keyslot(wl.routing_key(k).encode()) for k in wl.keys}
         targets = sorted({i for i in (cluster.node_for_slot(sl) for sl in owners) if i is not None})
-        faults = schedule(sc.nemesis, targets, duration, rng) if sc.nemesis else []
+        if sc.is_partition:
+            from jepsen_like.netns import clear_rules
+
+            clear_rules()
+            faults = partition_schedule(sc.nemesis, nodes, cluster.primaries(), duration, rng)
+        else:
+            faults = schedule(sc.nemesis, targets, duration, rng) if sc.nemesis else []
         s.faults = [f.describe() for f in faults]
         recorder = Recorder()
         stop = threading.Event()
         nemesis = Nemesis(cluster, faults)
         t0 = time.monotonic()
+        t0_ns = time.monotonic_ns()
         workers = run_clients(wl, seeds, recorder, stop, threads=threads, seed=seed, timeout=client_timeout)
         nemesis.start()
         time.sleep(duration)
@@ -157,6 +177,10 @@ def run_scenario(name: str, *, engine: str = "shoal", nodes: int = 3, workload: 
         elapsed = time.monotonic() - t0
         s.nemesis_log = [f"t={t:5.1f}s {what}" for t, what in nemesis.log]
         s.nemesis_errors = list(nemesis.errors)
+        if sc.is_partition:
+            from jepsen_like.netns import clear_rules
+
+            clear_rules()  # heal whatever the nemesis left
         for what in cluster.heal_processes():
             s.nemesis_log.append(f"end: {what}")
         s.heal_seconds = round(cluster.wait_healthy(heal_timeout), 2)
@@ -173,6 +197,12 @@ def run_scenario(name: str, *, engine: str = "shoal", nodes: int = 3, workload: 
         s.checker, s.verdict, s.lost_acknowledged, s.details = report.checker, report.verdict, report.lost, report.details
         s.judgement = _judge(s, sc)
         s.node_tracebacks = [f"n{i + 1}" for i in cluster.logs_contain("Traceback")]
+        if report_dir:
+            from jepsen_like.report import write_report
+
+            shift = nemesis.started_at - t0
+            bands = [(f.start + shift, f.start + f.duration + shift, f.kind) for f in faults]
+            s.report = str(write_report(report_dir, s, history, t0_ns, bands))
     except (ClusterError, OSError) as e:
         s.status, s.error = "error", str(e)
     finally:

@@ -7,9 +7,12 @@ the client's error classification) are tested without processes.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -83,16 +86,43 @@ def test_kill_restart_primary_loses_the_killed_primarys_writes_and_says_it_is_al
     assert "lost acknowledged writes: " + str(s.lost_acknowledged) in s.to_text()
 
 
-def test_partition_scenarios_are_skipped_with_an_explicit_reason_or_run():
+def test_partition_scenarios_run_in_a_namespace_or_are_skipped_with_the_reason():
     reason = partition_support()
-    s = run_scenario("partition-halves", engine="shoal", nodes=3, duration=1.0)
     if reason is not None:
+        s = run_scenario("partition-halves", engine="shoal", nodes=3, duration=1.0)
         assert s.status == "skipped"
         assert s.skip_reason == reason and len(reason) > 20
         assert s.verdict != "valid" and s.judgement != "ok"  # a skip is never a pass
         assert "SKIPPED: " + reason in s.to_text()
-    else:  # pragma: no cover - needs nft and user namespaces and the wiring
-        assert s.status == "completed"
+        return
+    # Outside a namespace the runner refuses (it never touches the host's network) ...
+    s = run_scenario("partition-halves", engine="shoal", nodes=3, duration=1.0)
+    assert s.status == "error" and "namespace" in s.error
+    # ... and the CLI re-executes itself inside one, where nft cuts the links.
+    done = subprocess.run([sys.executable, "-m", "jepsen_like", "run", "partition-halves", "--nodes", "3",
+                           "--time", "6", "--seed", "3", "--json"], capture_output=True, text=True, timeout=300)
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "completed", summary
+    assert any("partition halves: cut" in line for line in summary["nemesis_log"]), summary["nemesis_log"]
+    assert any("heal partition" in line for line in summary["nemesis_log"])
+    # The minority's slots were unavailable while cut off; nothing acknowledged was lost.
+    assert summary["outcome_reasons"].get("fail:CLUSTERDOWN", 0) > 0, summary["outcome_reasons"]
+    assert summary["lost_acknowledged"] == 0 and summary["judgement"] == "ok"
+    assert done.returncode == 0
+
+
+def test_compare_runs_both_engines_and_writes_html_reports(tmp_path, capfd):
+    from jepsen_like.cli import main as chaos_main
+
+    code = chaos_main(["compare", "steady", "--nodes", "3", "--time", "2", "--json", "--report", str(tmp_path)])
+    rows = json.loads(capfd.readouterr().out)
+    assert code == 0
+    assert [r["engine"] for r in rows] == ["shoal", "redis"]
+    assert all(r["status"] == "completed" and r["judgement"] == "ok" and r["lost"] == 0 for r in rows), rows
+    for engine in ("shoal", "redis"):
+        page = (tmp_path / f"steady-{engine}-seed0.html").read_text()
+        assert page.count("data:image/png;base64,") == 2  # latency and throughput plots
+        assert "judgement: ok" in page
 
 
 def test_chaos_cli_lists_and_a_skip_never_exits_zero(capfd):
