@@ -3,6 +3,10 @@ client latency while a BGSAVE runs compared with idle.
 
     python -m bench.rdb_persistence [--keys 1000000] [--seconds 3] [--only shoal|redis]
 
+``make bench`` runs it as its RDB section (``rdb_phase``) with 200,000 keys (``--rdb-keys 1000000`` for
+the full figure, ``--no-rdb`` to skip), and adds the time of ``shoal backup create`` and ``restore`` of
+the same data set (into a fresh Shoal and into redis-server).
+
 Each server gets ``--keys`` string keys (``key:<n>`` -> 16 bytes, the memory phase's loader), then:
 
 * idle: one client sends GET of random keys back to back for ``--seconds``; per-request latency;
@@ -22,6 +26,7 @@ import random
 import re
 import socket
 import time
+from pathlib import Path
 
 from bench.loader import load_keys
 from tests.servers import ServerProcess
@@ -114,6 +119,88 @@ def measure(kind: str, nkeys: int, seconds: float) -> dict:
     finally:
         proc.stop()
     return result
+
+
+RATIO_FIELDS = (("save_s", "SAVE wall time (s)"), ("load_s", "load at start (s)"),
+                ("bgsave_s", "BGSAVE wall time (s)"), ("fork_ms", "fork time (ms)"))
+
+
+def measure_backup(nkeys: int) -> dict:
+    """``shoal backup`` create + restore of ``nkeys`` keys (standalone Shoal -> fresh Shoal and redis-server)."""
+    import tempfile
+
+    from cluster import backup
+
+    out: dict = {"keys": nkeys}
+    src = ServerProcess("shoal").start()
+    try:
+        load_keys(src.port, nkeys)
+        with tempfile.TemporaryDirectory(prefix="shoal-bench-backup-") as dest:
+            start = time.monotonic()
+            m = backup.create_set("127.0.0.1", src.port, dest, out=lambda s: None)
+            out["create_s"] = time.monotonic() - start
+            out["set_bytes"] = m["totals"]["stored_bytes"]
+            for kind in ("shoal", "redis"):
+                with ServerProcess(kind) as target:
+                    start = time.monotonic()
+                    report = backup.restore_set(Path(dest) / m["set_id"], "127.0.0.1", target.port,
+                                                out=lambda s: None)
+                    out[f"restore_into_{kind}_s"] = time.monotonic() - start
+                    if report["restored"] != nkeys:
+                        raise RuntimeError(f"restore into {kind}: {report['restored']} of {nkeys} keys")
+    finally:
+        src.stop()
+    return out
+
+
+def rdb_phase(args, results: dict, log) -> None:
+    """The RDB section of ``make bench`` (``python -m bench.run_bench``; ``--no-rdb`` skips it)."""
+    section: dict = {"keys": args.rdb_keys, "seconds": args.rdb_seconds}
+    for kind in ("redis", "shoal"):
+        log(f"rdb {kind}: {args.rdb_keys:,} keys ...")
+        try:
+            section[kind] = measure(kind, args.rdb_keys, args.rdb_seconds)
+        except Exception as exc:  # noqa: BLE001 - one server failing must not lose the rest of the report
+            section[kind] = {"error": f"{type(exc).__name__}: {exc}"}
+            log(f"rdb {kind} failed: {exc}")
+    r, s = section["redis"], section["shoal"]
+    section["ratios"] = {key: (s[key] / r[key] if "error" not in r and "error" not in s and s.get(key) is not None
+                               and r.get(key) else None) for key, _ in RATIO_FIELDS}
+    try:
+        section["backup"] = measure_backup(args.rdb_keys)
+    except Exception as exc:  # noqa: BLE001
+        section["backup"] = {"error": f"{type(exc).__name__}: {exc}"}
+        log(f"rdb backup figures failed: {exc}")
+    results["rdb"] = section
+
+
+def render_rdb(section: dict) -> str:
+    lines = ["", f"RDB persistence: {section['keys']:,} string keys (16-byte values); ratio = shoal/redis"]
+    r, s = section["redis"], section["shoal"]
+    for kind, m in (("redis", r), ("shoal", s)):
+        if "error" in m:
+            lines.append(f"  ERR {kind}: {m['error'][:110]}")
+    if "error" not in r and "error" not in s:
+        for key, label in RATIO_FIELDS:
+            ratio = section["ratios"][key]
+            lines.append(f"  {label:<27} redis {_num(r[key])}  shoal {_num(s[key])}  ratio "
+                         f"{'-' if ratio is None else format(ratio, '.2f')}")
+        lines.append(f"  {'BGSAVE child COW (MB)':<27} redis {r['cow_mb']:.1f}  shoal {s['cow_mb']:.1f}")
+        for phase in ("idle", "during_bgsave"):
+            lines.append(f"  {'GET p99 ' + phase + ' (ms)':<27} redis {r[phase]['p99_ms']:.3f}  "
+                         f"shoal {s[phase]['p99_ms']:.3f}")
+    b = section.get("backup") or {}
+    if "error" in b:
+        lines.append(f"  ERR shoal backup: {b['error'][:110]}")
+    elif b:
+        lines.append(f"  shoal backup create {b['create_s']:.2f} s ({b['set_bytes'] / 2**20:.1f} MB), restore into "
+                     f"shoal {b['restore_into_shoal_s']:.2f} s, into redis {b['restore_into_redis_s']:.2f} s "
+                     f"({b['keys'] / b['restore_into_redis_s']:,.0f} keys/s)")
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def main() -> None:

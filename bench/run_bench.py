@@ -37,6 +37,17 @@ answers PING, then 1,000,000 ``SET key:<n> <16-byte value>`` are loaded over one
 pipelined batches of 1,000 (``--load-batch``), DBSIZE is checked, and VmRSS is read again after a 1 s settle.
 Reported: (RSS after - RSS before) / keys, for both servers, and Shoal/Redis.
 
+RDB section (``bench/rdb_persistence.py``; ``--no-rdb`` skips it). A fresh server of each kind gets
+``--rdb-keys`` (default 200,000) string keys; then SAVE, BGSAVE (fork time, child copy-on-write, GET
+latency while it runs) and the load time at a restart on the file; ratios shoal/redis. Then
+``shoal backup create`` of the same data set and ``restore`` into a fresh Shoal and a redis-server.
+
+Migration section (``bench/migration_bench.py``; ``--no-migration``): keys/s moved by ``redis-cli --cluster
+reshard`` between two primaries, and other clients' p99 on the source while a big hash is MIGRATEd.
+Failover section (``bench/failover_bench.py``; ``--no-failover``): kill -9 a primary of a 3+3 cluster with
+node timeout 1000 ms, time to the first successful write on its replica, median and max over the kills;
+Shoal is measured with Redis's timing rules and with ``cluster-fast-failover yes``.
+
 Results go to bench/results/bench-<UTC timestamp>.json (machine info, every raw run, medians,
 ratios, targets) and a table is printed. Every process started here is stopped by PID in a
 ``finally`` (also on Ctrl-C and SIGTERM).
@@ -60,6 +71,14 @@ from pathlib import Path
 from bench.cluster_bench import cluster_phase, render_cluster
 from bench.loader import command, load_keys
 from bench.procs import CLK_TCK, REPO, BenchServer, shoal_server_cmd
+from bench.rdb_persistence import rdb_phase, render_rdb
+from bench.replication_bench import render_replication, replication_phase
+from bench.tls_cost import render_tls, tls_phase
+from bench.acl_cost import acl_phase, render_acl
+from bench.aof_cost import aof_phase, render_aof
+from bench.failover_bench import failover_phase, render_failover
+from bench.migration_bench import migration_phase, render_migration
+from bench.eviction_cost import eviction_phase, render_eviction
 from bench.redisbench import BenchmarkError, CSV_COLUMNS, redis_benchmark_path, run_redis_benchmark
 
 ALL_TESTS = ("set", "get", "incr", "mset", "lpush", "lpop", "sadd", "hset", "zadd", "xadd", "lua10")
@@ -111,6 +130,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="skip the cluster section (3-primary clusters, redis-benchmark --cluster)")
     p.add_argument("--cluster-requests", type=int, help="cluster section -n at -P 1 (default 1,000,000)")
     p.add_argument("--cluster-requests-pipelined", type=int, help="cluster section -n at -P > 1 (default 6,000,000)")
+    p.add_argument("--no-rdb", dest="rdb", action="store_false",
+                   help="skip the RDB section (SAVE/load/BGSAVE vs redis-server, shoal backup create/restore)")
+    p.add_argument("--no-repl", dest="repl", action="store_false",
+                   help="skip the replication section (bench/replication_bench.py: full sync, streaming)")
+    p.add_argument("--repl-keys", type=int, help="keys in the replication section (default 200,000; --quick 20,000;"
+                                                 " 1,000,000 for the full figure)")
+    p.add_argument("--rdb-keys", type=int, help="keys in the RDB section (default 200,000; --quick 20,000)")
+    p.add_argument("--rdb-seconds", type=float, help="GET latency sampling per RDB phase (default 2; --quick 0.5)")
+    p.add_argument("--no-acl", dest="acl", action="store_false",
+                   help="skip the ACL section (SET/GET as a key-restricted user vs default: bench.acl_cost)")
+    p.add_argument("--no-eviction", dest="eviction", action="store_false",
+                   help="skip the maxmemory section (SET/GET with no limit, an unreached limit, under allkeys-lru"
+                        " eviction: bench.eviction_cost)")
+    p.add_argument("--no-aof", dest="aof", action="store_false",
+                   help="skip the AOF section (SET with appendonly off/everysec/always, Shoal and Redis: bench.aof_cost)")
+    p.add_argument("--no-tls", dest="tls", action="store_false",
+                   help="skip the TLS section (SET/GET over tls-port vs port, Shoal and Redis: bench.tls_cost)")
+    p.add_argument("--no-migration", dest="migration", action="store_false",
+                   help="skip the migration section (redis-cli --cluster reshard keys/s and other clients' p99 "
+                        "while a big hash moves, Shoal and Redis: bench.migration_bench)")
+    p.add_argument("--migration-keys", type=int, help="keys in the reshard run (default 200,000; --quick 5,000)")
+    p.add_argument("--migration-slots", type=int, help="slots moved by the reshard (default 4096; --quick 200)")
+    p.add_argument("--big-fields", type=int, help="fields of the hash MIGRATEd (default 1,000,000; --quick 20,000)")
+    p.add_argument("--no-failover", dest="failover", action="store_false",
+                   help="skip the failover section (kill a primary, time to the first write on its replica, "
+                        "Shoal and Redis, node timeout 1000 ms: bench.failover_bench)")
+    p.add_argument("--failover-kills", type=int, help="kills per engine (default 10; --quick 1)")
     p.add_argument("--results-dir", default=str(REPO / "bench" / "results"),
                    help="where bench-<timestamp>.json goes (default bench/results)")
     a = p.parse_args(argv)
@@ -126,6 +172,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         a.cluster_requests = 20_000 if a.quick else 1_000_000
     if a.cluster_requests_pipelined is None:
         a.cluster_requests_pipelined = 60_000 if a.quick else 6_000_000
+    if a.rdb_keys is None:
+        a.rdb_keys = 20_000 if a.quick else 200_000
+    if a.repl_keys is None:
+        a.repl_keys = 20_000 if a.quick else 200_000
+    a.repl_stream = 10_000 if a.quick else 100_000
+    if a.rdb_seconds is None:
+        a.rdb_seconds = 0.5 if a.quick else 2.0
+    if a.migration_keys is None:
+        a.migration_keys = 5_000 if a.quick else 200_000
+    if a.migration_slots is None:
+        a.migration_slots = 200 if a.quick else 4096
+    if a.big_fields is None:
+        a.big_fields = 20_000 if a.quick else 1_000_000
+    if a.failover_kills is None:
+        a.failover_kills = 1 if a.quick else 10
     a.tests = [t.strip().lower() for t in a.tests.split(",") if t.strip()]
     bad = [t for t in a.tests if t not in ALL_TESTS]
     if bad or not a.tests:
@@ -495,6 +556,22 @@ def main(argv: list[str] | None = None) -> int:
             memory_phase(args, results, started)
         if args.cluster:
             cluster_phase(args, results, started, log)
+        if args.rdb:
+            rdb_phase(args, results, log)
+        if args.repl:
+            replication_phase(args, results, log)
+        if args.tls:
+            tls_phase(args, results, started, log)
+        if args.acl:
+            acl_phase(args, results, log)
+        if args.aof:
+            aof_phase(args, results, log)
+        if args.eviction:
+            eviction_phase(args, results, log)
+        if args.migration:
+            migration_phase(args, results, started, log)
+        if args.failover:
+            failover_phase(args, results, started, log)
         results["complete"] = True
     except BaseException as exc:
         results["error"] = f"{type(exc).__name__}: {exc}"
@@ -521,6 +598,22 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(results, args))
     if "cluster" in results:
         print(render_cluster(results["cluster"]))
+    if "rdb" in results:
+        print(render_rdb(results["rdb"]))
+    if "replication" in results:
+        print(render_replication(results["replication"]))
+    if "tls" in results:
+        print(render_tls(results["tls"]))
+    if "acl" in results:
+        print(render_acl(results["acl"]))
+    if "aof" in results:
+        print(render_aof(results["aof"]))
+    if "eviction" in results:
+        print(render_eviction(results["eviction"]))
+    if "migration" in results:
+        print(render_migration(results["migration"]))
+    if "failover" in results:
+        print(render_failover(results["failover"]))
     print(f"\nresults: {path}")
     return 0
 

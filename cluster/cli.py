@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from cluster.resp import RespClient, RespError
+from cluster.waiting import wait_until
 from slots import SLOT_COUNT
 
 __all__ = ["main"]
@@ -48,16 +49,7 @@ def _node_dir(base: str, port: int) -> Path:
     return Path(base).resolve() / str(port)
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (OSError, RespError, ConnectionError):
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+_wait = wait_until
 
 
 def _start_node(args, port: int, cluster: bool) -> subprocess.Popen:
@@ -257,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
                            add_help=False)
     chaos.add_argument("rest", nargs=argparse.REMAINDER)
     chaos.set_defaults(func=cmd_chaos)
+    sub.add_parser("backup", add_help=False,  # parsed by cluster.backup (create|list|restore|prune|keygen)
+                   help="backup sets: `shoal backup create|list|restore|prune|keygen`")
+    sub.add_parser("dashboard", add_help=False,  # parsed by cluster.dashboard
+                   help="a live web view: `shoal dashboard [--cluster HOST:PORT] [--port 8080]`")
+    from cluster.admin import build_parser as add_admin_commands  # create/check/reshard/... (cluster.admin)
+
+    add_admin_commands(sub)
     for p in (up, status, down):
         p.add_argument("--port", type=int, default=7000)
         p.add_argument("--host", default="127.0.0.1")
@@ -264,7 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["chaos"]:  # everything after it (options included) belongs to the harness
         return cmd_chaos(argparse.Namespace(rest=argv[1:]))
+    if argv[:1] == ["dashboard"]:
+        from cluster.dashboard import main as dashboard_main
+
+        return dashboard_main(argv[1:])
+    if argv[:1] == ["backup"]:
+        from cluster.backup import main as backup_main
+        return backup_main(argv[1:])
     args = parser.parse_args(argv)
+    if getattr(args, "admin", None) is not None:
+        from cluster.admin import run as run_admin
+
+        return run_admin(args)
     if not args.host.startswith("127."):
         parser.error("Shoal's local launcher only binds loopback addresses (127.0.0.0/8)")
     if args.command == "up" and (args.primaries < 1 or args.replicas_per_primary < 0):

@@ -39,6 +39,7 @@ import pytest
 
 from cluster.netns import in_private_netns, loopback_up
 from cluster.resp import RespClient, RespError
+from cluster.waiting import wait_until
 from slots import keyslot
 
 __all__ = ["ShoalCluster"]
@@ -297,17 +298,7 @@ class ShoalCluster:
 
         self._wait(stable, timeout, "the cluster to be stable")
 
-    @staticmethod
-    def _wait(predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if predicate():
-                    return
-            except (OSError, ConnectionError, RespError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+    _wait = staticmethod(wait_until)
 
 
 @pytest.fixture

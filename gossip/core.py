@@ -11,9 +11,24 @@ sampling) comes from the injected ``rng``. A simulator can therefore run many
 of these on a virtual network and clock and replay any failure from a seed.
 
 What each step does follows Redis 7.0's ``cluster.c`` as described in
-cluster_spec.md sections 4-6; the section numbers are cited where it helps.
-Automatic failover, votes and manual failover (S5) plug into the same
-skeleton later.
+cluster_spec.md sections 4-7; the section numbers are cited where it helps.
+Replica elections, votes, manual failover (CLUSTER FAILOVER [FORCE|TAKEOVER])
+and replica migration run from the same cron and message handlers. The shell
+feeds replication facts in with ``set_replication`` (offset, link-down time)
+and carries out ``role``/``pause``/``unpause`` effects.
+
+Deliberate differences from Redis (all invisible to clients unless an option
+turns them on):
+
+* after winning, the election's vote count is cleared, and an operator's
+  CLUSTER FAILOVER does not wait out the retry window of an earlier
+  election (Redis would wait, or could count stale votes);
+* ``failover_offset_check`` (cluster-failover-offset-check): voters refuse a
+  candidate whose offset is below a reachable sibling's;
+* ``write_lease_ms`` (cluster-write-lease-ms): a primary that has not heard
+  from a majority of primaries for that long reports ``write_ok`` False;
+* ``fast_failover`` (cluster-fast-failover): the election starts the moment
+  FAIL is known, with delays of min(500, NT/30) + rank x min(1000, NT/15).
 """
 
 from __future__ import annotations
@@ -22,8 +37,8 @@ import random
 from typing import Iterable
 
 from gossip.messages import (
-    FAIL, FAILED, HANDSHAKE, MASTER, MEET, MEET_FLAG, MIGRATE_TO, MYSELF, NOADDR, NOFAILOVER, PFAIL, PING, PONG,
-    PUBLISH, PUBLISHSHARD, SLAVE, TYPE_NAMES, UPDATE, GossipEntry, Message,
+    AUTH_ACK, AUTH_REQUEST, FAIL, FAILED, HANDSHAKE, MASTER, MEET, MEET_FLAG, MFSTART, MIGRATE_TO, MYSELF, NOADDR,
+    NOFAILOVER, PFAIL, PING, PONG, PUBLISH, PUBLISHSHARD, SLAVE, TYPE_NAMES, UPDATE, GossipEntry, Message,
 )
 from gossip.state import NodeRecord, node_line, valid_node_id
 from slots import SLOT_COUNT, SlotMap
@@ -35,6 +50,21 @@ _FORGET_TTL_MS = 60_000
 _WRITABLE_DELAY_MS = 2000
 _FAIL_REPORT_VALIDITY_MULT = 2
 _FAIL_UNDO_TIME_MULT = 2
+_MF_TIMEOUT_MS = 5000  # CLUSTER_MF_TIMEOUT
+_MF_PAUSE_MULT = 2  # a primary pauses writes for 2 x the manual failover timeout at most
+_MIGRATION_DELAY_MS = 5000  # CLUSTER_SLAVE_MIGRATION_DELAY
+_CANT_FAILOVER_RELOG_MS = 300_000
+
+# mflags bits (Redis's CLUSTERMSG_FLAG0_*)
+MF_PAUSED = 1
+MF_FORCEACK = 2
+
+# Why a replica is not failing over (Redis's CLUSTER_CANT_FAILOVER_* and clusterLogCantFailover texts).
+CANT_DATA_AGE = "Disconnected from master for longer than allowed. Please check the " \
+    "'cluster-replica-validity-factor' configuration option."
+CANT_WAITING_DELAY = "Waiting the delay before I can start a new failover."
+CANT_EXPIRED = "Failover attempt expired."
+CANT_WAITING_VOTES = "Waiting for votes, but majority still not reached."
 
 
 class ClusterError(Exception):
@@ -45,17 +75,33 @@ class ClusterConfig:
     """The cluster-* directives the state machine reads (the node copies them in on CONFIG SET)."""
 
     __slots__ = ("node_timeout", "require_full_coverage", "allow_reads_when_down", "allow_replica_migration",
-                 "replica_no_failover", "announce_ip")
+                 "replica_no_failover", "announce_ip", "replica_validity_factor", "repl_ping_period_ms",
+                 "migration_barrier", "failover_offset_check", "write_lease_ms", "fast_failover")
 
     def __init__(self, node_timeout: int = 15000, require_full_coverage: bool = True,
                  allow_reads_when_down: bool = False, allow_replica_migration: bool = True,
-                 replica_no_failover: bool = False, announce_ip: str = "") -> None:
+                 replica_no_failover: bool = False, announce_ip: str = "", replica_validity_factor: int = 10,
+                 repl_ping_period_ms: int = 10_000, migration_barrier: int = 1, failover_offset_check: bool = False,
+                 write_lease_ms: int = 0, fast_failover: bool = False) -> None:
         self.node_timeout = node_timeout
         self.require_full_coverage = require_full_coverage
         self.allow_reads_when_down = allow_reads_when_down
         self.allow_replica_migration = allow_replica_migration
         self.replica_no_failover = replica_no_failover
         self.announce_ip = announce_ip
+        #: cluster-replica-validity-factor (0: a replica may fail over however old its data is).
+        self.replica_validity_factor = replica_validity_factor
+        #: repl-ping-replica-period in ms (part of the data-age allowance).
+        self.repl_ping_period_ms = repl_ping_period_ms
+        self.migration_barrier = migration_barrier
+        #: Shoal option (spec 11.1a): voters refuse a candidate behind a sibling replica they know of.
+        self.failover_offset_check = failover_offset_check
+        #: Shoal option (spec 11.1b): a primary that cannot reach a majority of primaries for this long
+        #: stops accepting writes (0 = off, Redis's behaviour).
+        self.write_lease_ms = write_lease_ms
+        #: Shoal option (spec 11.2): start the election the moment FAIL is known, with delays scaled to the
+        #: node timeout instead of Redis's fixed 500 ms + 0..500 ms + rank x 1 s.
+        self.fast_failover = fast_failover
 
 
 class OutboundLink:
@@ -89,12 +135,15 @@ class Effect:
     * ``save``: write nodes.conf (``fsync`` says whether it must reach disk first);
     * ``log``: ``level`` and ``text`` for the node's log;
     * ``deliver``: a PUBLISH/PUBLISHSHARD from the bus (``channel``, ``payload``, ``shard``);
-    * ``role``: this node's primary changed to ``master_id`` (None: became a primary);
-    * ``drop_slots``: delete the local keys of slot set ``slots`` (lost ownership).
+    * ``role``: this node's primary changed to ``master_id`` (None: became a primary); ``reason`` says
+      why (``election``, ``manual``, ``takeover``, ``migration``, ``config``, ``admin``);
+    * ``drop_slots``: delete the local keys of slot set ``slots`` (lost ownership);
+    * ``pause``: pause client ``mode`` ("write") until ``until`` (unix ms) -- a manual failover;
+    * ``unpause``: end that pause.
     """
 
     __slots__ = ("kind", "target", "inbound", "msg", "node_id", "ip", "cport", "new_id", "fsync", "level", "text",
-                 "channel", "payload", "shard", "master_id", "slots")
+                 "channel", "payload", "shard", "master_id", "slots", "until", "mode", "reason")
 
     def __init__(self, kind: str, **fields) -> None:
         self.kind = kind
@@ -125,6 +174,8 @@ class ClusterState:
         self.not_claimed = 0
         self.current_epoch = 0
         self.last_vote_epoch = 0
+        self._lease_seen: dict[str, int] = {}
+        self._replica_counts: dict[str, int] = {}  # primary id -> replicas listed at the last migration check
         self.state_ok = False
         self.size = 1  # masters serving at least one slot, as of the last state evaluation
         self.blacklist: dict[str, int] = {}  # forgotten node id -> expiry time (ms)
@@ -139,6 +190,26 @@ class ClusterState:
         #: Bumped on every change clients can see (slot map, roles, epochs, addresses): reply caches key on it.
         self.version = 0
         self._bits_cache: dict | None = None
+        # ---- replication facts fed by the shell (``set_replication``)
+        #: ms since the link with my primary went down (0 while it is up).
+        self.repl_link_down_ms = 0
+        # ---- replica election (Redis's failover_auth_*)
+        self.failover_auth_time = 0
+        self.failover_auth_count = 0
+        self.failover_auth_sent = False
+        self.failover_auth_rank = 0
+        self.failover_auth_epoch = 0
+        self.cant_failover_reason = ""
+        self._cant_failover_logged = 0
+        #: master id -> when I last voted for one of its replicas
+        self.voted_time: dict[str, int] = {}
+        # ---- manual failover (Redis's mf_*)
+        self.mf_end = 0
+        self.mf_replica: str | None = None  # primary side: the replica that asked
+        self.mf_can_start = False
+        self.mf_master_offset = -1
+        # ---- write lease (Shoal option)
+        self.write_ok = True
 
     # ================================================================ effects
 
@@ -251,6 +322,7 @@ class ClusterState:
             if claim_owner is me else self.claimed_slots(claim_owner),
             master=me.master_id if me.flags & SLAVE else None, ip=self.config.announce_ip, port=me.port,
             cport=me.cport, flags=me.flags & ~(MEET_FLAG | MIGRATE_TO), state=0 if self.state_ok else 1,
+            mflags=MF_PAUSED if self.mf_end and me.flags & MASTER else 0,
         )
 
     def _ping_message(self, kind: int) -> Message:
@@ -330,6 +402,12 @@ class ClusterState:
         """The 100 ms cluster cron (cluster_spec.md 4.6)."""
         self.ticks += 1
         nt = self.config.node_timeout
+        me = self.myself
+        nofailover = NOFAILOVER if self.config.replica_no_failover else 0
+        if me.flags & NOFAILOVER != nofailover:  # clusterUpdateMyselfFlags
+            me.flags = (me.flags & ~NOFAILOVER) | nofailover
+            self._update_state = True
+            self._save()
         handshake_timeout = max(nt, 1000)
         for node_id, until in list(self.blacklist.items()):
             if until <= now:
@@ -362,11 +440,25 @@ class ClusterState:
             if node.link and node.ping_sent == 0 and now - node.pong_received > nt // 2:
                 self._send_ping(node, now)
                 continue
+            if self.mf_end and node.id == self.mf_replica and node.link and self.myself.flags & MASTER:
+                self._send_ping(node, now)  # keep the asking replica told of my (paused) offset
             if node.ping_sent and min(ping_delay, data_delay) > nt and not node.flags & (PFAIL | FAILED):
                 node.flags |= PFAIL
                 self._log(f"*** NODE {node.id} possibly failing", "debug")
                 self._update_state = True
                 self.version += 1
+        if self.mf_end and self.mf_end < now:
+            self._log("Manual failover timed out.", "warning")
+            self._reset_manual_failover()
+        if self.myself.flags & SLAVE:
+            self._handle_manual_failover(now)
+            self._handle_replica_failover(now)
+            self._check_replica_migration(now)
+        if self.config.write_lease_ms:
+            self._check_write_lease(now)
+        elif not self.write_ok:
+            self.write_ok = True
+            self.version += 1
         if self._update_state or not self.state_ok:
             self.update_state(now)
 
@@ -430,7 +522,8 @@ class ClusterState:
         if sender is not None:
             sender.data_received = now
         kind = msg.type
-        if sender is not None and kind in (PING, PONG, MEET):
+        if sender is not None:
+            # Every message's header carries the sender's epochs and offset (Redis reads them for all types).
             if msg.current_epoch > self.current_epoch:
                 self.current_epoch = msg.current_epoch
                 self._save()
@@ -438,6 +531,12 @@ class ClusterState:
                 sender.config_epoch = msg.config_epoch
                 self._save(fsync=True)
             sender.repl_offset = msg.offset
+            me = self.myself
+            if (msg.mflags & MF_PAUSED and me.flags & SLAVE and me.master_id == sender.id and self.mf_end
+                    and self.mf_master_offset == -1):
+                self.mf_master_offset = msg.offset
+                self._log(f"Received replication offset for paused master manual failover: {msg.offset}")
+                self._handle_manual_failover(now)
         if kind in (PING, MEET):
             if isinstance(link, InboundLink) and not self.myself.ip and not self.config.announce_ip and link.local_ip:
                 self.myself.ip = link.local_ip
@@ -482,6 +581,8 @@ class ClusterState:
             if kind == PONG and isinstance(link, OutboundLink):
                 sender.pong_received = now
                 sender.ping_sent = 0
+                if self.config.write_lease_ms:
+                    self._lease_seen[sender.id] = now
                 if sender.flags & PFAIL:
                     sender.flags &= ~PFAIL
                     self._update_state = True
@@ -504,6 +605,27 @@ class ClusterState:
                 failing.fail_time = now
                 self._update_state = True
                 self._save()
+                self._on_failed(failing, now)
+        elif kind == AUTH_REQUEST:
+            if sender is None:
+                return
+            self._maybe_vote(sender, msg, now)
+        elif kind == AUTH_ACK:
+            if sender is None:
+                return
+            if (sender.flags & MASTER and self.claimed_slots_nonempty(sender)
+                    and msg.current_epoch >= self.failover_auth_epoch and self.failover_auth_sent):
+                self.failover_auth_count += 1
+                self._handle_replica_failover(now)  # Redis handles it before sleeping: at once
+        elif kind == MFSTART:
+            if sender is None or not sender.flags & SLAVE or sender.master_id != self.myself.id:
+                return
+            self._reset_manual_failover()
+            self.mf_end = now + _MF_TIMEOUT_MS
+            self.mf_replica = sender.id
+            self._effect("pause", mode="write", until=now + _MF_TIMEOUT_MS * _MF_PAUSE_MULT)
+            self._log(f"Manual failover requested by replica {sender.id}.")
+            self._send_ping(sender, now)
         elif kind in (PUBLISH, PUBLISHSHARD):
             if sender is None:
                 return
@@ -589,13 +711,16 @@ class ClusterState:
             return
         if msg.master is None:
             self._update_slots_with(sender, msg.config_epoch, msg.slots, now)
-        # Tell the sender about any slot it claims that a node with a higher epoch owns.
-        for slot in iter_slots(msg.slots):
+        # Tell the sender about any slot it claims that a node with a higher epoch owns
+        # (only slots someone else holds need a look: bit sets again, not a loop over every slot).
+        bits = self._owner_bits()
+        others = msg.slots & ~bits.get(sender.id, 0) & ~bits.get(claimer.id, 0) & ~self.not_claimed
+        for slot in iter_slots(others):
             owner_id = self.slots.owners[slot]
-            if owner_id is None or owner_id == sender.id or owner_id == claimer.id:
+            if owner_id is None:
                 continue
             owner = self.nodes.get(owner_id)
-            if owner is None or self.not_claimed >> slot & 1:
+            if owner is None:
                 continue
             if owner.config_epoch > msg.config_epoch:
                 self._log(f"Node {sender.id} has old slots configuration, sending an UPDATE message about "
@@ -617,13 +742,15 @@ class ClusterState:
         dirty = 0
         moved_from_us = 0
         changed = False
-        for slot in iter_slots(claimed):
+        # Work on bit sets, not on 16384 slots: a reshard sends a claim change per slot moved, and a
+        # Python loop over every claimed slot cost ~10 ms per PONG on each node.
+        sender_bits = self._owner_bits().get(sender.id, 0)
+        self.not_claimed &= ~(claimed & sender_bits)  # claimed and already the sender's
+        importing_bits = 0
+        for slot in self.slots.importing_from:
+            importing_bits |= 1 << slot
+        for slot in iter_slots(claimed & ~sender_bits & ~importing_bits):
             owner_id = owners[slot]
-            if owner_id == sender.id:
-                self.not_claimed &= ~(1 << slot)
-                continue
-            if slot in self.slots.importing_from:
-                continue
             owner = self.nodes.get(owner_id) if owner_id is not None else None
             if owner is None or self.not_claimed >> slot & 1 or owner.config_epoch < epoch:
                 if owner_id == me.id:
@@ -636,24 +763,29 @@ class ClusterState:
                 changed = True
         # Slots the sender no longer claims keep their binding but are marked, so
         # clients get redirected rather than CLUSTERDOWN while the new claim spreads.
-        for slot, owner_id in enumerate(owners):
-            if owner_id == sender.id and not claimed >> slot & 1:
-                self.not_claimed |= 1 << slot
-        if not changed:
-            return
-        self._slots_changed()
-        self._update_state = True
-        self._save(fsync=True)
+        self.not_claimed |= sender_bits & ~claimed
+        if changed:
+            self._slots_changed()
+            self._update_state = True
+            self._save(fsync=True)
+        my_master = self.my_master
         if (new_master is not None and curmaster is not None and not self.claimed_slots_nonempty(curmaster)
                 and (self.config.allow_replica_migration or moved_from_us == (claimed.bit_count()))):
             self._log(f"Configuration change detected. Reconfiguring myself as a replica of {sender.id}")
             self._become_replica_of(sender)
+        elif (my_master is not None and my_master.flags & SLAVE and my_master.master_id
+              and my_master.master_id != me.id and my_master.master_id in self.nodes):
+            # No sub-replicas: my primary turned into a replica (it lost its last slot and nobody took
+            # them from it as far as I saw), so follow its primary (spec 6.4 rule 2).
+            grand = self.nodes[my_master.master_id]
+            self._log(f"I'm a sub-replica! Reconfiguring myself as a replica of grandmaster {grand.id}")
+            self._become_replica_of(grand)
         elif dirty:
             for slot in iter_slots(dirty):
                 self.slots.migrating_to.pop(slot, None)
             self._effect("drop_slots", slots=dirty)
 
-    def _become_replica_of(self, master: NodeRecord) -> None:
+    def _become_replica_of(self, master: NodeRecord, reason: str = "config") -> None:
         me = self.myself
         if me.flags & MASTER:
             me.flags = (me.flags & ~(MASTER | MIGRATE_TO)) | SLAVE
@@ -661,8 +793,9 @@ class ClusterState:
             self.slots.importing_from.clear()
         me.master_id = master.id
         self._update_state = True
+        self._reset_manual_failover()
         self._save(fsync=True)
-        self._effect("role", master_id=master.id)
+        self._effect("role", master_id=master.id, reason=reason)
 
     def _handle_epoch_collision(self, sender: NodeRecord) -> None:
         """Equal configEpochs between two masters: the smaller id takes a new one (cluster_spec.md 6.5)."""
@@ -740,6 +873,7 @@ class ClusterState:
         self._broadcast(fail_message)
         self._update_state = True
         self._save()
+        self._on_failed(node, now)
 
     def _clear_failure_if_needed(self, node: NodeRecord, now: int) -> None:
         """cluster_spec.md 5.4."""
@@ -767,6 +901,338 @@ class ClusterState:
             self.slots.owners = [None if o == node.id else o for o in owners]
             self._slots_changed()
         self.version += 1
+
+    # ================================================================ failover (cluster_spec.md 7)
+
+    def set_replication(self, offset: int, link_down_ms: int = 0) -> None:
+        """The shell's replication facts: my offset (primary: master_repl_offset; replica: processed
+        offset) and, for a replica, for how long the link with its primary has been down (0: up)."""
+        self.myself.repl_offset = offset
+        self.repl_link_down_ms = link_down_ms
+
+    def _election_delays(self) -> tuple[int, int, int]:
+        """(fixed delay, random spread, per-rank delay) before asking for votes."""
+        if self.config.fast_failover:
+            nt = self.config.node_timeout
+            fixed = max(1, min(500, nt // 30))
+            return fixed, fixed, max(1, min(1000, nt // 15))
+        return 500, 500, 1000
+
+    def _replica_rank(self) -> int:
+        """How many sibling replicas (able to fail over) advertise a larger offset than mine."""
+        me = self.myself
+        rank = 0
+        for replica in self.replicas_of(me.master_id):
+            if replica is not me and not replica.flags & NOFAILOVER and replica.repl_offset > me.repl_offset:
+                rank += 1
+        return rank
+
+    def _cant_failover(self, reason: str, now: int) -> None:
+        """Remember (for CLUSTER INFO) and log why no failover is happening, as clusterLogCantFailover."""
+        if reason == self.cant_failover_reason and now - self._cant_failover_logged < _CANT_FAILOVER_RELOG_MS:
+            return
+        self.cant_failover_reason = reason
+        master = self.my_master
+        if master is not None and master.flags & FAILED and now - master.fail_time < self.config.node_timeout + 5000:
+            return  # too early to worry anyone
+        self._cant_failover_logged = now
+        self._log("Currently unable to failover: " + reason)
+
+    def _on_failed(self, node: NodeRecord, now: int) -> None:
+        """A node just got the FAIL flag: with the fast-failover option my election starts right away."""
+        if self.config.fast_failover and self.myself.flags & SLAVE and node.id == self.myself.master_id:
+            self._handle_replica_failover(now)
+
+    def _handle_replica_failover(self, now: int) -> None:
+        """Redis's clusterHandleSlaveFailover: schedule, request votes, count them, promote."""
+        me = self.myself
+        master = self.my_master
+        cfg = self.config
+        nt = cfg.node_timeout
+        manual = bool(self.mf_end and self.mf_can_start)
+        if (not me.flags & SLAVE or master is None or (not master.flags & FAILED and not manual)
+                or (cfg.replica_no_failover and not manual) or not self.claimed_slots_nonempty(master)):
+            self.cant_failover_reason = ""
+            return
+        auth_timeout = max(2 * nt, 2000)
+        auth_retry = 2 * auth_timeout
+        data_age = self.repl_link_down_ms
+        if data_age > nt:
+            data_age -= nt  # being cut off for one node timeout is expected when the primary failed
+        if (cfg.replica_validity_factor and data_age > cfg.repl_ping_period_ms + nt * cfg.replica_validity_factor
+                and not manual):
+            self._cant_failover(CANT_DATA_AGE, now)
+            return
+        fixed, spread, per_rank = self._election_delays()
+        if now - self.failover_auth_time > auth_retry:
+            self.failover_auth_time = now + fixed + self.rng.randrange(spread)
+            self.failover_auth_count = 0
+            self.failover_auth_sent = False
+            self.failover_auth_rank = self._replica_rank()
+            self.failover_auth_time += self.failover_auth_rank * per_rank
+            if manual:
+                self.failover_auth_time = now
+                self.failover_auth_rank = 0
+            self._log(f"Start of election delayed for {self.failover_auth_time - now} milliseconds "
+                      f"(rank #{self.failover_auth_rank}, offset {me.repl_offset}).")
+            # Tell my siblings my offset, so their ranks are right.
+            master_id = master.id
+            self._broadcast(lambda: self._ping_message(PONG), only=lambda n: n.master_id == master_id)
+            if not manual:
+                return
+        if not self.failover_auth_sent and not manual:
+            rank = self._replica_rank()
+            if rank > self.failover_auth_rank:
+                added = (rank - self.failover_auth_rank) * per_rank
+                self.failover_auth_time += added
+                self.failover_auth_rank = rank
+                self._log(f"Replica rank updated to #{rank}, added {added} milliseconds of delay.")
+        if now < self.failover_auth_time:
+            self._cant_failover(CANT_WAITING_DELAY, now)
+            return
+        if now - self.failover_auth_time > auth_timeout:
+            self._cant_failover(CANT_EXPIRED, now)
+            return
+        if not self.failover_auth_sent:
+            self.current_epoch += 1
+            self.failover_auth_epoch = self.current_epoch
+            self._log(f"Starting a failover election for epoch {self.current_epoch}.")
+            self.failover_auth_sent = True
+            self._save(fsync=True)  # the new epoch is durable before anyone hears of it
+
+            def request():
+                msg = self._header(AUTH_REQUEST)
+                if self.mf_end:
+                    msg.mflags |= MF_FORCEACK
+                return msg
+
+            self._broadcast(request)
+            return
+        if self.failover_auth_count >= self.size // 2 + 1:
+            self._log("Failover election won: I'm the new master.")
+            if me.config_epoch < self.failover_auth_epoch:
+                me.config_epoch = self.failover_auth_epoch
+                self._log(f"configEpoch set to {me.config_epoch} after successful failover")
+            self._replace_my_master(now, "manual" if self.mf_end else "election")
+        else:
+            self._cant_failover(CANT_WAITING_VOTES, now)
+
+    def _replace_my_master(self, now: int, reason: str) -> None:
+        """clusterFailoverReplaceYourMaster: become a primary and take all of my old primary's slots."""
+        me = self.myself
+        old = self.my_master
+        if me.flags & MASTER or old is None:
+            return
+        me.flags = (me.flags & ~SLAVE) | MASTER
+        me.master_id = None
+        owners = self.slots.owners
+        for slot, owner in enumerate(owners):
+            if owner == old.id:
+                owners[slot] = me.id
+                self.not_claimed &= ~(1 << slot)
+        self._slots_changed()
+        self.cant_failover_reason = ""
+        # Unlike Redis, forget the won election's votes: a later failure of my next primary must run a
+        # new election, not "win" on these stale counts.
+        self.failover_auth_sent = False
+        self.failover_auth_count = 0
+        self._effect("role", master_id=None, reason=reason)
+        self.update_state(now)
+        self._save(fsync=True)
+        self._broadcast(lambda: self._ping_message(PONG))
+        self._reset_manual_failover()
+
+    def _maybe_vote(self, node: NodeRecord, msg: Message, now: int) -> None:
+        """clusterSendFailoverAuthIfNeeded: grant my vote for this epoch or say (in the log) why not."""
+        me = self.myself
+        if me.flags & SLAVE or not self.claimed_slots_nonempty(me):
+            return
+        denied = f"Failover auth denied to {node.id}: "
+        if msg.current_epoch < self.current_epoch:
+            self._log(denied + f"reqEpoch ({msg.current_epoch}) < curEpoch({self.current_epoch})", "warning")
+            return
+        if self.last_vote_epoch == self.current_epoch:
+            self._log(denied + f"already voted for epoch {self.current_epoch}", "warning")
+            return
+        master = self.nodes.get(node.master_id) if node.flags & SLAVE and node.master_id else None
+        force = msg.mflags & MF_FORCEACK
+        if node.flags & MASTER or master is None or (not master.flags & FAILED and not force):
+            if node.flags & MASTER:
+                why = "it is a master node"
+            elif master is None:
+                why = "I don't know its master"
+            else:
+                why = "its master is up"
+            self._log(denied + why, "warning")
+            return
+        nt = self.config.node_timeout
+        voted = self.voted_time.get(master.id)
+        if voted is not None and now - voted < 2 * nt:
+            self._log(denied + f"can't vote about this master before {2 * nt - (now - voted)} milliseconds",
+                      "warning")
+            return
+        owners = self.slots.owners
+        for slot in iter_slots(msg.slots):
+            owner_id = owners[slot]
+            if owner_id is None or self.not_claimed >> slot & 1:
+                continue
+            owner = self.nodes.get(owner_id)
+            if owner is None or owner.config_epoch <= msg.config_epoch:
+                continue
+            self._log(denied + f"slot {slot} epoch ({owner.config_epoch}) > reqEpoch ({msg.config_epoch})",
+                      "warning")
+            return
+        if self.config.failover_offset_check:
+            for sibling in self.replicas_of(master.id):
+                if (sibling is not node and not sibling.flags & (NOFAILOVER | PFAIL | FAILED)
+                        and sibling.repl_offset > msg.offset):
+                    self._log(denied + f"its replication offset {msg.offset} is behind replica {sibling.id} "
+                              f"({sibling.repl_offset})", "warning")
+                    return
+        self.last_vote_epoch = self.current_epoch
+        self.voted_time[master.id] = now
+        self._save(fsync=True)  # the vote is durable before it is sent
+        self._send(node, self._header(AUTH_ACK))
+        self._log(f"Failover auth granted to {node.id} for epoch {self.current_epoch}")
+
+    # ---------------------------------------------------------------- manual failover
+
+    def _reset_manual_failover(self) -> None:
+        if self.mf_replica is not None:
+            self._effect("unpause", mode="write")
+            self.mf_replica = None
+        self.mf_end = 0
+        self.mf_can_start = False
+        self.mf_master_offset = -1
+
+    def _handle_manual_failover(self, now: int) -> None:
+        """Replica side: once my offset reached the paused primary's, the election may start."""
+        if not self.mf_end or self.mf_can_start or self.mf_master_offset == -1:
+            return
+        if self.mf_master_offset == self.myself.repl_offset:
+            self.mf_can_start = True
+            self._log("All master replication stream processed, manual failover can start.")
+            self._handle_replica_failover(now)
+
+    def failover(self, mode: str, now: int) -> None:
+        """CLUSTER FAILOVER [FORCE|TAKEOVER] (``mode``: "", "force" or "takeover")."""
+        me = self.myself
+        if me.flags & MASTER:
+            raise ClusterError("ERR You should send CLUSTER FAILOVER to a replica")
+        master = self.my_master
+        if master is None:
+            raise ClusterError("ERR I'm a replica but my master is unknown to me")
+        if not mode and (master.flags & FAILED or not master.link):
+            raise ClusterError("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE")
+        self._reset_manual_failover()
+        self.mf_end = now + _MF_TIMEOUT_MS
+        # Unlike Redis, an operator's request does not wait out the retry window of an earlier election.
+        self.failover_auth_time = 0
+        if mode == "takeover":
+            self._log("Taking over the master (user request).")
+            self.bump_epoch()
+            self._replace_my_master(now, "takeover")
+        elif mode == "force":
+            self._log("Forced failover user request accepted.")
+            self.mf_can_start = True
+        else:
+            self._log("Manual failover user request accepted.")
+            self._send(master, self._header(MFSTART))
+
+    @property
+    def manual_failover_in_progress(self) -> bool:
+        return bool(self.mf_end)
+
+    # ---------------------------------------------------------------- replica migration
+
+    def _check_replica_migration(self, now: int) -> None:
+        """Cron part of clusterHandleSlaveMigration: find orphaned primaries; maybe move there."""
+        me = self.myself
+        replicas: dict[str, list] = {}
+        for node in self.nodes.values():
+            if node.flags & SLAVE and node.master_id:
+                replicas.setdefault(node.master_id, []).append(node)
+        orphaned = max_ok = mine = 0
+        ok_of: dict[str, int] = {}
+        for node in self.nodes.values():
+            if not node.flags & MASTER:
+                continue
+            # Redis's MIGRATE_TO: set when a primary gains a replica, cleared when its replica list empties
+            # (a replica that failed stays listed); a replica promoted by failover gets it in _set_master.
+            count = len(replicas.get(node.id, ()))
+            if count:
+                node.flags |= MIGRATE_TO
+            elif self._replica_counts.get(node.id):
+                node.flags &= ~MIGRATE_TO
+            self._replica_counts[node.id] = count
+            ok = sum(1 for r in replicas.get(node.id, ()) if not r.flags & FAILED)
+            ok_of[node.id] = ok
+            if node is me or node.flags & (NOADDR | HANDSHAKE | FAILED):
+                continue
+            if ok == 0 and self.claimed_slots_nonempty(node) and node.flags & MIGRATE_TO:
+                orphaned += 1
+            max_ok = max(max_ok, ok)
+            if node.id == me.master_id:
+                mine = ok
+        if not (orphaned and max_ok >= 2 and mine == max_ok and self.config.allow_replica_migration):
+            for node in self.nodes.values():
+                if node.orphaned_time and (node.flags & SLAVE or ok_of.get(node.id, 0)):
+                    node.orphaned_time = 0
+            return
+        if not self.state_ok:
+            return
+        master = self.my_master
+        if master is None:
+            return
+        ok_mine = sum(1 for r in replicas.get(master.id, ()) if not r.flags & (FAILED | PFAIL))
+        if ok_mine <= self.config.migration_barrier:
+            return
+        candidate = me.id
+        target = None
+        for node in self.nodes.values():
+            ok = ok_of.get(node.id, 0)
+            orphaned_node = (node.flags & MASTER and not node.flags & FAILED and node.flags & MIGRATE_TO
+                             and ok == 0)
+            if orphaned_node:
+                if target is None and self.claimed_slots_nonempty(node):
+                    target = node
+                if not node.orphaned_time:
+                    node.orphaned_time = now
+            else:
+                node.orphaned_time = 0
+            if node.flags & MASTER and ok == max_ok:
+                for replica in replicas.get(node.id, ()):
+                    if replica.id < candidate:
+                        candidate = replica.id
+        if target is not None and candidate == me.id and now - target.orphaned_time > _MIGRATION_DELAY_MS:
+            self._log(f"Migrating to orphaned master {target.id}")
+            self._become_replica_of(target, "migration")
+
+    # ---------------------------------------------------------------- write lease (Shoal option)
+
+    def _check_write_lease(self, now: int) -> None:
+        """A primary keeps accepting writes only while it heard from a majority of primaries recently."""
+        me = self.myself
+        lease = self.config.write_lease_ms
+        ok = True
+        if me.flags & MASTER and self.claimed_slots_nonempty(me):
+            heard = 1
+            for owner in self._owner_bits():
+                node = self.nodes.get(owner)
+                if node is None or node is me or not node.flags & MASTER:
+                    continue
+                seen = self._lease_seen.get(owner, node.pong_received)
+                if now - seen <= lease:
+                    heard += 1
+                if node.link and node.ping_sent == 0 and now - node.pong_received > lease // 3:
+                    self._send_ping(node, now)  # keep the lease fresh: more often than every NT/2
+            ok = heard >= self.size // 2 + 1
+        if ok != self.write_ok:
+            self.write_ok = ok
+            self.version += 1
+            self._log("Write lease " + ("regained: accepting writes again." if ok else
+                                        f"lost: no majority of primaries heard for {lease} ms; refusing writes."),
+                      "warning")
 
     # ================================================================ publishing
 
@@ -891,7 +1357,7 @@ class ClusterState:
         else:
             raise ClusterError("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
         self._update_state = True
-        self._save(fsync=action == "node")
+        self._save()  # an epoch bump above saved with fsync already; slot moves alone need not (as Redis)
 
     def bump_epoch(self) -> str:
         """Bump my configEpoch without consensus if it is 0 or not the unique maximum (cluster_spec.md 6.3)."""
@@ -945,7 +1411,7 @@ class ClusterState:
         me = self.myself
         if me.flags & MASTER and (self.claimed_slots_nonempty(me) or has_keys):
             raise ClusterError("ERR To set a master the node must be empty and without assigned slots.")
-        self._become_replica_of(node)
+        self._become_replica_of(node, "admin")
 
     def reset(self, hard: bool, has_keys: bool, now: int) -> None:
         me = self.myself

@@ -34,6 +34,7 @@ class Client:
         "lib_ver",
         "authenticated",
         "user",
+        "acl_user",
         "created_ms",
         "last_interaction_ms",
         "last_command",
@@ -78,6 +79,9 @@ class Client:
         self.lib_name = b""
         self.lib_ver = b""
         self.user = b"default"
+        #: The ACL User object (node.security.acl); ``user`` is its name. None: no ACL checks
+        #: (the master link of a replica, as Redis's user-less master client).
+        self.acl_user = node.acl.default
         self.authenticated = not node.auth_required()
         self.created_ms = node.clock.wall_ms()
         self.last_interaction_ms = self.created_ms
@@ -125,6 +129,7 @@ class Client:
             or bool(self.pubsub_channels or self.pubsub_patterns or self.pubsub_shard_channels)
             or self.asking
             or self.node.disk_error is not None  # MISCONF after a failed BGSAVE (node.persistence.snapshot)
+            or (self.acl_user is not None and not self.acl_user.unrestricted)  # ACL checks (node.security.acl)
         )
 
     def select(self, index: int) -> None:

@@ -518,6 +518,10 @@ _ALL = [
     _int("cluster-announce-bus-port", 0, 0, 65535),
     _d("cluster-announce-hostname", "string", ""),
     _d("cluster-preferred-endpoint-type", "enum", "ip", choices=("ip", "hostname", "unknown-endpoint")),
+    # Shoal-only failover options (cluster_spec.md 11); the defaults keep Redis's behaviour
+    _d("cluster-failover-offset-check", "bool", False, hidden=True),
+    _int("cluster-write-lease-ms", 0, 0, _LLONG_MAX, hidden=True),
+    _d("cluster-fast-failover", "bool", False, hidden=True),
     # encodings (Redis's built-in defaults, not redis.conf's: hash entries are 512)
     _int("hash-max-listpack-entries", 512, 0, _LLONG_MAX, aliases=("hash-max-ziplist-entries",)),
     _mem("hash-max-listpack-value", 64, 0, _LLONG_MAX, aliases=("hash-max-ziplist-value",)),
@@ -553,6 +557,11 @@ _ALL = [
     # Shoal-only (not Redis): the Prometheus endpoint's port, 0 = off. Hidden so
     # CONFIG GET * lists exactly Redis's directives; CONFIG GET metrics-port works.
     _int("metrics-port", 0, 0, 65535, mutable=False, hidden=True),
+    # Shoal-only (not Redis): shared secret of the cluster bus. When set, every bus
+    # link starts with an HMAC-SHA256 challenge/response proving both ends know it
+    # (node.cluster.driver); a peer without it cannot MEET or gossip. "" = off (Redis's bus).
+    # Hidden like metrics-port; sensitive: redacted in MONITOR/SLOWLOG. Applies to new links.
+    _d("cluster-bus-secret", "string", "", sensitive=True, hidden=True),
 ]
 
 # Directives Redis 7.0 still accepts in a config file and ignores.
@@ -681,7 +690,14 @@ class Config:
         self.values: dict[str, object] = {d.name: _copy(d.default) for d in _ALL}
         self.config_file: str | None = None
         self._setters: dict[str, list[Callable[[object], None]]] = {}
+        self._group_setters: dict[str, list[Callable[[], None]]] = {}
         self._save_loaded = False
+        #: Repeatable start-up-only lines, applied by node.security when the node starts:
+        #: ``user <name> <rules...>`` and ``rename-command <name> <new-name>``.
+        self.repeated: dict[str, list[list[str]]] = {"user": [], "rename-command": []}
+        #: CONFIG REWRITE of lines no directive owns: name -> fn() giving the lines to write
+        #: (node.security registers ``user``); old lines are replaced one by one, extra ones appended.
+        self.rewrite_hooks: dict[str, Callable[[], list[str]]] = {}
 
     def __getitem__(self, name: str):
         return self.values[name]
@@ -712,6 +728,11 @@ class Config:
 
     def load_directive(self, name: str, args: list[str]) -> None:
         """One config-file line, with redis.conf's rules for arguments."""
+        if name in self.repeated:
+            if (name == "user" and not args) or (name == "rename-command" and len(args) != 2):
+                raise ConfigError("Bad directive or wrong number of arguments")
+            self.repeated[name].append(list(args))
+            return
         directive = DIRECTIVES.get(name)
         if directive is None:
             raise ConfigError("Bad directive or wrong number of arguments")
@@ -764,22 +785,33 @@ class Config:
         """
         old = [(d, self.values[d.name]) for d, _ in changes]
         done: list[tuple[Directive, object]] = []
+        group: list = []  # on_change_group hooks: once per call, after every value is stored
         try:
             for directive, value in changes:
                 self.values[directive.name] = value
                 done.append((directive, value))
                 for hook in self._setters.get(directive.name, ()):
                     hook(value)
+            for directive, _ in changes:
+                for hook in self._group_setters.get(directive.name, ()):
+                    if hook not in group:
+                        group.append(hook)
+                        hook()
         except ConfigError as exc:
             exc.directive = directive  # type: ignore[attr-defined]
             for directive, value in reversed(old):
                 self.values[directive.name] = value
-            for directive, value in old[: len(done) - 1]:
+            for directive, value in old[: len(done) - (0 if group else 1)]:
                 for hook in self._setters.get(directive.name, ()):
                     try:
                         hook(value)
                     except ConfigError:
                         pass
+            for hook in group:
+                try:
+                    hook()
+                except ConfigError:
+                    pass
             raise
 
     def apply(self, name: str, args: list[str], *, startup: bool = False) -> None:
@@ -797,6 +829,15 @@ class Config:
     def on_change(self, name: str, hook: Callable[[object], None]) -> None:
         """Run ``hook(new_value)`` after CONFIG SET changes ``name``."""
         self._setters.setdefault(name, []).append(hook)
+
+    def on_change_group(self, names, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` once after a CONFIG SET that changes any of ``names`` (all values stored first).
+
+        For settings that only make sense together (tls-cert-file + tls-key-file):
+        Redis's apply functions run once per CONFIG SET, after every value is set.
+        """
+        for name in names:
+            self._group_setters.setdefault(name, []).append(hook)
 
     def get_text(self, name: str) -> str:
         directive = DIRECTIVES[name]
@@ -823,6 +864,7 @@ class Config:
         except FileNotFoundError:
             lines = []
         marker = "# Generated by CONFIG REWRITE"
+        hooked: dict[str, list[str]] = {}
         seen: set[str] = set()
         out: list[str] = []
         for raw in lines:
@@ -830,6 +872,13 @@ class Config:
             if stripped == marker:
                 continue
             words = split_config_line(stripped) if stripped and not stripped.startswith("#") else None
+            if words and words[0].lower() in self.rewrite_hooks:
+                name = words[0].lower()
+                if name not in hooked:
+                    hooked[name] = list(self.rewrite_hooks[name]())
+                if hooked[name]:
+                    out.append(hooked[name].pop(0))
+                continue
             if words:
                 directive = DIRECTIVES.get(words[0].lower())
                 if directive is not None:
@@ -845,6 +894,8 @@ class Config:
                 continue
             if self.values[directive.name] != directive.default:
                 extra.extend(self._lines(directive))
+        for name, hook in self.rewrite_hooks.items():
+            extra.extend(hooked[name] if name in hooked else hook())
         if extra:
             out.append(marker)
             out.extend(extra)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from operator import attrgetter
 from typing import Callable
 
 from node.blocking import BlockingRegistry
@@ -22,6 +23,8 @@ from node.persistence.snapshot import Snapshots
 from node.pubsub import PubSub
 
 __all__ = ["CommandClock", "Node", "Stats"]
+
+_DB_DIRTY = attrgetter("dirty")  # Node.dirty is read twice per propagated command
 
 VERSION = "7.0.15"  # the Redis version whose behaviour Shoal reproduces
 SHOAL_VERSION = "0.1.0"
@@ -120,6 +123,9 @@ class Node:
         #: The MISCONF ErrorReply while writes are refused after a failed BGSAVE, else None.
         self.disk_error = None
         self.rdb = Snapshots(self)  # SAVE/BGSAVE/save points/start-up load (node.persistence.snapshot)
+        from node.persistence.aof import AppendOnly
+
+        self.aof = AppendOnly(self)  # the append-only file: a propagation sink (node.persistence.aof)
         self._dirty = 0  # writes not attributed to a database (see ``dirty``)
         self.shutdown_requested = False
         self.shutdown_flags: set[str] = set()
@@ -156,6 +162,13 @@ class Node:
         self.watched_keys: dict[tuple[int, bytes], list] = {}
         self._watch_count = [0] * len(self.dbs)
         self.pubsub = PubSub(self)
+        from node.security.acl import AclRegistry
+
+        #: ACL users, the ACL log and permission checks (node.security).
+        self.acl = AclRegistry(self)
+        from node.security.startup import apply_security_config
+
+        apply_security_config(self)  # ``user`` lines / aclfile, rename-command
         from node.dispatch import set_paused, set_propagating
         from node.pause import ClientPause
         from node.propagation import Propagator
@@ -164,6 +177,10 @@ class Node:
         self.propagation = Propagator(self)
         self.propagation.on_enabled_change = set_propagating
         set_propagating(False)
+        #: Replication as primary and replica (node.replication.manager): backlog, replicas, master link.
+        from node.replication.manager import ReplicationManager
+
+        self.replication = ReplicationManager(self)
         #: CLIENT PAUSE and failover pauses (node.pause).
         self.pause = ClientPause(self, on_change=set_paused)
         set_paused(False)
@@ -174,11 +191,14 @@ class Node:
         from node.monitoring import install as install_monitoring
 
         install_monitoring(self)  # node.monitoring / node.monitors: SLOWLOG, LATENCY, MONITOR
+        from node.memory import install as install_memory
+
+        install_memory(self)  # node.memory: used_memory estimate, maxmemory, eviction
 
     # ----------------------------------------------------------------- access
 
     def auth_required(self) -> bool:
-        return bool(self.config["requirepass"])
+        return self.acl.auth_required()
 
     def new_client_id(self) -> int:
         cid = self.next_client_id
@@ -196,8 +216,11 @@ class Node:
         """Forget a disconnected client: unblock, unwatch, unsubscribe."""
         from node.pause import Postponed
 
+        self.replication.client_closed(client)  # a replica, a WAIT, the master client (node.replication)
         if type(client.blocked) is Postponed:
             self.pause.forget(client)
+        elif getattr(client.blocked, "external", False):
+            client.blocked = None  # a background task (MIGRATE) owns the request; its reply is dropped
         self.blocking.unblock(client)
         self.unwatch_all(client)
         self.pubsub.client_closed(client)
@@ -328,7 +351,7 @@ class Node:
     @property
     def dirty(self) -> int:
         """Changes since the last save: each database counts its own writes."""
-        return self._dirty + sum(db.dirty for db in self.dbs)
+        return self._dirty + sum(map(_DB_DIRTY, self.dbs))  # (map+attrgetter: no Python frame per db)
 
     @dirty.setter
     def dirty(self, value: int) -> None:
@@ -347,6 +370,8 @@ class Node:
         """
         if not self.active_expire_enabled or self.pause.writes_paused:
             return 0
+        if self.replication.is_replica:
+            return 0  # a replica waits for its primary's DEL (node.replication)
         effort = self.config["active-expire-effort"] - 1
         per_round = _KEYS_PER_LOOP + _KEYS_PER_LOOP // 4 * effort
         acceptable = _ACCEPTABLE_STALE - effort

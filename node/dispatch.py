@@ -38,6 +38,22 @@ PROPAGATING = False
 #: every request then takes the gated path, where the pause is checked.
 PAUSED = False
 
+#: True while maxmemory is set: node.memory then evicts and refuses denyoom
+#: commands before each request (Redis's processCommand), on the fast path
+#: as on the gated one. Kept current by set_maxmemory (node.memory's CONFIG SET hook).
+MAXMEMORY = False
+
+#: True while node.replication has checks to make (this node is a replica, or
+#: min-replicas-to-write is on): READONLY, MASTERDOWN, NOREPLICAS in the gated path.
+REPLICATION = False
+
+#: PROPAGATING or PAUSED or REPLICATION, kept by their setters: one test on the fast path.
+SLOW_PATH = False
+
+#: Commands that can change a database other than the client's: call() compares the whole
+#: node's dirty counter for these, and only the client's database for the rest.
+_CROSS_DB = frozenset(("move", "copy", "swapdb", "flushall", "select"))
+
 _NO_AUTH_OK = ErrorReply("NOAUTH Authentication required.")
 _NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
 # Commands that run even while a MULTI is being queued.
@@ -127,11 +143,16 @@ def execute(client, argv: list[bytes]) -> None:
         if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
             _reject(client, cmd, arity_error(cmd))
             return
-    if client.gated or PROPAGATING or PAUSED:
+    if client.gated or SLOW_PATH:
         _execute_gated(client, cmd, argv)
         return
     if client.routed and _gate(client, cmd, argv):
         return  # redirected (MOVED, ASK, CROSSSLOT...)
+    if MAXMEMORY:
+        oom = client.node.memory.check(client, cmd, argv)
+        if oom is not None:
+            _reject(client, cmd, oom)
+            return
     # The body of call(), inlined: this is the path of nearly every command.
     client.clock.pinned = None
     start = perf_counter_ns()
@@ -166,14 +187,32 @@ def execute(client, argv: list[bytes]) -> None:
         after_command(client, cmd, argv, elapsed)
 
 
+def _refresh_slow_path() -> None:
+    global SLOW_PATH
+    SLOW_PATH = PROPAGATING or PAUSED or REPLICATION
+
+
 def set_propagating(enabled: bool) -> None:
     global PROPAGATING
     PROPAGATING = enabled
+    _refresh_slow_path()
 
 
 def set_paused(paused: bool) -> None:
     global PAUSED
     PAUSED = paused
+    _refresh_slow_path()
+
+
+def set_replication_checks(enabled: bool) -> None:
+    global REPLICATION
+    REPLICATION = enabled
+    _refresh_slow_path()
+
+
+def set_maxmemory(enabled: bool) -> None:
+    global MAXMEMORY
+    MAXMEMORY = enabled
 
 
 def call(client, cmd: Command, argv: list[bytes]) -> None:
@@ -187,7 +226,11 @@ def call(client, cmd: Command, argv: list[bytes]) -> None:
         reply = cmd.handler(client, argv)
     except Exception as exc:
         reply = exc if isinstance(exc, ErrorReply) else internal_error(client, cmd, exc)
-    elapsed = (perf_counter_ns() - start) // 1000
+    _finish_call(client, cmd, argv, reply, (perf_counter_ns() - start) // 1000)
+
+
+def _finish_call(client, cmd: Command, argv: list[bytes], reply, elapsed: int) -> None:
+    """The bookkeeping after a handler: command stats, the reply, the slow log / latency / MONITOR feed."""
     cmd.usec += elapsed
     cmd.calls += 1
     client.last_command = cmd
@@ -211,7 +254,10 @@ def _call_propagating(client, cmd: Command, argv: list[bytes]) -> None:
     """
     node = client.node
     propagation = node.propagation
-    before = node.dirty
+    # Only the client's database (and the node-wide counter) can move, except for _CROSS_DB commands.
+    cross_db = cmd.name in _CROSS_DB
+    db = client.db
+    before = node.dirty if cross_db else db.dirty + node._dirty
     client.propagate_as = None
     propagation.depth += 1
     try:
@@ -224,7 +270,8 @@ def _call_propagating(client, cmd: Command, argv: list[bytes]) -> None:
         elapsed = (perf_counter_ns() - start) // 1000
         rewritten = client.propagate_as
         client.propagate_as = None
-        if cmd.is_write and node.dirty != before and (cmd.parent or cmd).name not in SELF_PROPAGATING:
+        changed = (node.dirty if cross_db else db.dirty + node._dirty) != before
+        if cmd.is_write and changed and (cmd.parent or cmd).name not in SELF_PROPAGATING:
             if rewritten is None:
                 propagation.ops.append((client.db_index, argv))
             elif rewritten:
@@ -233,18 +280,7 @@ def _call_propagating(client, cmd: Command, argv: list[bytes]) -> None:
         propagation.depth -= 1
         if propagation.depth == 0:
             propagation.flush()
-    cmd.usec += elapsed
-    cmd.calls += 1
-    client.last_command = cmd
-    if type(reply) is Raw:
-        client.out += reply.data
-    elif isinstance(reply, ErrorReply):
-        cmd.failed_calls += 1
-        reply_error(client, reply)
-    else:
-        write_reply(client.out, reply, client.resp3)
-    if elapsed >= WATCH_US:
-        after_command(client, cmd, argv, elapsed)
+    _finish_call(client, cmd, argv, reply, elapsed)
 
 
 def _gate(client, cmd: Command, argv: list[bytes]) -> bool:
@@ -276,12 +312,16 @@ def _reject(client, cmd: Command | None, error: ErrorReply) -> None:
 
 def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
     """The slow path: authentication, reply modes, MULTI and pub/sub context."""
-    if not client.authenticated and "no_auth" not in cmd.flags:
+    if not client.authenticated and "no_auth" not in cmd.flags and client.node.auth_required():
         _reject(client, cmd, _NO_AUTH_OK)
         return
     in_multi = client.multi is not None
     if in_multi and "no_multi" in cmd.flags:
         _reject(client, cmd, _NOT_IN_MULTI)
+        return
+    user = client.acl_user
+    if user is not None and not user.unrestricted and user.permits(cmd, argv)[0]:
+        _reject(client, cmd, client.node.acl.check_command(client, cmd, argv))  # NOPERM, logged
         return
     if client.pubsub_channels or client.pubsub_patterns or client.pubsub_shard_channels:
         if not client.resp3 and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
@@ -294,12 +334,22 @@ def _execute_gated(client, cmd: Command, argv: list[bytes]) -> None:
                 ),
             )
             return
-    if _gate(client, cmd, argv):
+    if "M" not in client.flags and _gate(client, cmd, argv):  # (our primary's link is never refused)
         return
+    if REPLICATION:
+        refused = client.node.replication.check(client, cmd)  # NOREPLICAS, READONLY, MASTERDOWN
+        if refused is not None:
+            _reject(client, cmd, refused)
+            return
     if PAUSED:
         pause = client.node.pause
-        if pause.holds(client, cmd):
+        if pause.holds(client, cmd, argv):
             pause.postpone(client, argv)  # runs again, from the top, when the pause ends
+            return
+    if MAXMEMORY:
+        oom = client.node.memory.check(client, cmd, argv)
+        if oom is not None:
+            _reject(client, cmd, oom)
             return
     queue = in_multi and (cmd.parent or cmd).name.encode() not in _MULTI_PASSTHROUGH
     mode = client.reply_mode

@@ -5,13 +5,11 @@ parse INFO find what they expect. Values are real where Shoal has the thing
 they measure and honest constants where it has not (no AOF, no
 replication, no jemalloc): e.g. ``aof_enabled:0``, ``role:master``.
 
-Memory: Python has no per-object accounting that is cheap enough to keep on
-the hot path (tracemalloc costs on every allocation). ``used_memory`` is what
-glibc's ``mallinfo2()`` says the process has allocated (``uordblks`` +
-``hblkhd``: malloc'ed bytes plus mmap'ed blocks, which include CPython's
-object arenas) -- the closest match to Redis's "bytes allocated by the
-allocator"; it costs microseconds and is only computed when INFO asks. Where
-mallinfo2 is unavailable it falls back to the resident set size.
+Memory: ``used_memory`` (and the peak and startup figures) come from
+``node.memory`` -- malloc'ed bytes plus CPython pool blocks in use, minus
+the interpreter's own start-up footprint; see node/memory/manager.py for
+how it is kept cheap and how it is compared with maxmemory.
+``memory_usage()`` below is the raw malloc figure (RDB aux field used-mem).
 ``used_memory_rss`` is the RSS from ``/proc/self/statm``.
 """
 
@@ -228,11 +226,9 @@ def _clients(node) -> list[tuple[str, object]]:
 
 
 def _memory(node) -> list[tuple[str, object]]:
-    used = memory_usage()
+    used = node.memory.measure()  # node.memory: the estimate maxmemory is compared with
     rss = rss_bytes()
-    startup = getattr(node, "used_memory_startup", None)
-    if startup is None:
-        startup = node.used_memory_startup = used
+    startup = node.memory.startup - node.memory.offset
     peak = max(getattr(node, "used_memory_peak", 0), used)
     node.used_memory_peak = peak
     overhead = startup
@@ -319,18 +315,7 @@ def _persistence(node) -> list[tuple[str, object]]:
         ("rdb_last_cow_size", rdb.last_cow_size),
         ("rdb_last_load_keys_expired", rdb.load_keys_expired),
         ("rdb_last_load_keys_loaded", rdb.load_keys_loaded),
-        ("aof_enabled", 0),
-        ("aof_rewrite_in_progress", 0),
-        ("aof_rewrite_scheduled", 0),
-        ("aof_last_rewrite_time_sec", -1),
-        ("aof_current_rewrite_time_sec", -1),
-        ("aof_last_bgrewrite_status", "ok"),
-        ("aof_rewrites", 0),
-        ("aof_rewrites_consecutive_failures", 0),
-        ("aof_last_write_status", "ok"),
-        ("aof_last_cow_size", 0),
-        ("module_fork_in_progress", 0),
-        ("module_fork_last_cow_size", 0),
+        *node.aof.info_fields(),  # aof_* and module_fork_* (node.persistence.aof)
     ]
 
 
@@ -353,9 +338,9 @@ def _stats(node) -> list[tuple[str, object]]:
         ("instantaneous_input_repl_kbps", "0.00"),
         ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", s.rejected_connections),
-        ("sync_full", 0),
-        ("sync_partial_ok", 0),
-        ("sync_partial_err", 0),
+        ("sync_full", node.replication.sync_full),
+        ("sync_partial_ok", node.replication.sync_partial_ok),
+        ("sync_partial_err", node.replication.sync_partial_err),
         ("expired_keys", s.expired_keys),
         ("expired_stale_perc", "%.2f" % (s.expired_stale_perc * 100)),
         ("expired_time_cap_reached_count", s.expired_time_cap_reached_count),
@@ -395,6 +380,10 @@ def _stats(node) -> list[tuple[str, object]]:
 
 
 def _replication(node) -> list[tuple[str, object]]:
+    if getattr(node, "replication", None) is not None:
+        from node.commands.replication_cmds import info_fields
+
+        return info_fields(node)  # node.replication's state
     replid, replid2 = _replids(node)
     return [
         ("role", "master"),

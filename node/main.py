@@ -21,6 +21,7 @@ from node.core import SHOAL_VERSION, VERSION, Node
 from node.info import sampler_of
 from node.log import Logger
 from node.server import ShoalServer, open_listeners
+from node.tls import TLSError, TLSState, tls_needed
 
 __all__ = ["main", "load_config"]
 
@@ -87,6 +88,31 @@ def _fatal_config(exc: ConfigError) -> None:
     )
 
 
+def _tls_port_hook(node, server, config, logger, current):
+    """CONFIG SET tls-port, as Redis's applyTLSPort: set TLS up if needed, listen on the new port."""
+    state = {"port": config["tls-port"] if current else 0}
+
+    def changed(port: int) -> None:
+        if port == state["port"]:
+            return
+        if node.tls is None:
+            try:
+                node.tls = TLSState(config, logger)
+            except TLSError as exc:
+                logger.warning(str(exc))
+                raise ConfigError("Unable to update TLS configuration. Check server logs.") from None
+            node.tls.watch(ConfigError)
+        try:
+            sockets = open_listeners(config["bind"], port, config["tcp-backlog"]) if port else []
+        except OSError as exc:
+            logger.warning(str(exc.strerror or exc))
+            raise ConfigError("Unable to listen on this port. Check server logs.") from None
+        server.replace_tls_listeners(sockets)
+        state["port"] = port
+
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-v", "--version"):
@@ -123,6 +149,24 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         logger.warning(str(exc.strerror or exc))
         return 1
+    node.tls = None
+    tls_listeners = []
+    if tls_needed(config):
+        try:
+            node.tls = TLSState(config, logger)
+        except TLSError as exc:
+            logger.warning(str(exc))
+            logger.warning("Failed to configure TLS. Check logs for more info.")
+            for sock in listeners:
+                sock.close()
+            return 1
+        node.tls.watch(ConfigError)
+        try:
+            if config["tls-port"]:
+                tls_listeners = open_listeners(config["bind"], config["tls-port"], config["tcp-backlog"])
+        except OSError as exc:
+            logger.warning(str(exc.strerror or exc))
+            return 1
     if config["pidfile"]:
         with open(config["pidfile"], "w") as fh:
             fh.write(f"{os.getpid()}\n")
@@ -137,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         logger.close()
         return 1
-    server = ShoalServer(node, listeners)
+    server = ShoalServer(node, listeners, tls_listeners=tls_listeners)
+    config.on_change("tls-port", _tls_port_hook(node, server, config, logger, tls_listeners))
     driver = None
     if node.cluster_enabled:
         from gossip.state import ConfigFileError
@@ -147,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         binds = [b.lstrip("-") for b in config["bind"]]
         bind_ip = next((b for b in binds if b not in ("*", "::*")), "127.0.0.1")
         try:
-            driver = ClusterDriver(node, bind_ip=bind_ip, port=config["port"])
+            # As Redis's clusterInit: a TLS cluster announces (and bases its bus port on) the TLS port.
+            bus_base = config["tls-port"] if config["tls-cluster"] and config["tls-port"] else config["port"]
+            driver = ClusterDriver(node, bind_ip=bind_ip, port=bus_base)
         except ConfigFileError as exc:
             logger.warning(str(exc))
             return 1
@@ -173,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                     nursery.cancel_scope.cancel()
                     return
             logger.notice("Ready to accept connections tcp")
+            if tls_listeners:
+                logger.notice("Ready to accept connections tls")
             await server.run()
             nursery.cancel_scope.cancel()
 

@@ -41,6 +41,10 @@ class ClientPause:
         self.end_ms = 0
         self.postponed: list = []
         self.on_change = on_change  # (paused: bool) -> None (the dispatcher's PAUSED flag)
+        #: (db index, key) -> number of holders: keys a background MIGRATE is moving. Commands
+        #: touching them wait, so no write can land on a key between its copy and its deletion.
+        self.held_keys: dict[tuple[int, bytes], int] = {}
+        self._active = False
 
     # ------------------------------------------------------------ control
 
@@ -71,17 +75,36 @@ class ClientPause:
             self._recompute()
             self._release()
 
+    def hold_keys(self, db_index: int, keys) -> None:
+        """Make commands that touch ``keys`` wait until ``release_keys`` (a big key in flight)."""
+        held = self.held_keys
+        for key in keys:
+            held[(db_index, key)] = held.get((db_index, key), 0) + 1
+        self._recompute()
+
+    def release_keys(self, db_index: int, keys) -> None:
+        held = self.held_keys
+        for key in keys:
+            count = held.get((db_index, key), 0) - 1
+            if count > 0:
+                held[(db_index, key)] = count
+            else:
+                held.pop((db_index, key), None)
+        self._recompute()
+        self._release()
+
     def _recompute(self) -> None:
-        was = self.mode is not None
         if not self.pauses:
             self.mode = None
             self.end_ms = 0
         else:
             self.mode = "all" if any(m == "all" for m, _ in self.pauses.values()) else "write"
             self.end_ms = max(end for _, end in self.pauses.values())
-        now = self.mode is not None
-        if now != was and self.on_change is not None:
-            self.on_change(now)
+        active = self.mode is not None or bool(self.held_keys)
+        if active != self._active:
+            self._active = active
+            if self.on_change is not None:
+                self.on_change(active)
 
     @property
     def writes_paused(self) -> bool:
@@ -90,8 +113,10 @@ class ClientPause:
 
     # ---------------------------------------------------------- requests
 
-    def holds(self, client, cmd) -> bool:
-        """Must this request wait for the pause to end?"""
+    def holds(self, client, cmd, argv=None) -> bool:
+        """Must this request wait for the pause to end (or for a key it touches to be released)?"""
+        if self.held_keys and argv is not None and self._touches_held(client, cmd, argv):
+            return True
         mode = self.mode
         if mode is None:
             return False
@@ -106,6 +131,17 @@ class ClientPause:
             return any(queued.is_write or (queued.parent or queued).name in _MAY_REPLICATE
                        for queued, _ in client.multi)
         return False
+
+    def _touches_held(self, client, cmd, argv) -> bool:
+        held = self.held_keys
+        db_index = client.db_index
+        if (cmd.parent or cmd).name == "exec" and client.multi:
+            return any((db_index, key) in held for queued, args in client.multi for key in queued.keys_of(args))
+        try:
+            keys = cmd.keys_of(argv)
+        except Exception:
+            return False
+        return any((db_index, key) in held for key in keys)
 
     def postpone(self, client, argv) -> None:
         client.blocked = Postponed(argv)

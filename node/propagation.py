@@ -34,6 +34,7 @@ from __future__ import annotations
 __all__ = [
     "Propagator",
     "also_propagate",
+    "propagate_to_replicas",
     "encode_command",
     "prevent",
     "rewrite",
@@ -51,6 +52,10 @@ _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 
 def encode_command(argv) -> bytes:
     """``argv`` as a RESP array of bulk strings, the form every propagated command takes."""
+    try:  # every argument bytes-like: one pass, no per-argument type test
+        return b"*%d\r\n" % len(argv) + b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in argv])
+    except TypeError:
+        pass
     parts = [b"*%d\r\n" % len(argv)]
     for arg in argv:
         if type(arg) is not bytes:
@@ -126,19 +131,36 @@ class Propagator:
             self.flush()
 
     def flush(self) -> None:
-        """Send the collected unit to every sink, wrapped in MULTI/EXEC if it has several commands."""
+        """Send the collected unit to every sink, wrapped in MULTI/EXEC if it has several commands.
+
+        Ops tagged for replicas only (PUBLISH in standalone mode, as Redis's
+        PROPAGATE_REPL) reach sinks with ``replication_stream = True`` and
+        not the AOF.
+        """
         ops = self.ops
         if not ops:
             return
         self.ops = []
         if not self.sinks:
             return
-        unit = [(db, encode_command(argv)) for db, argv in ops]
-        if len(unit) > 1:
-            unit.insert(0, (None, _MULTI))
-            unit.append((None, _EXEC))
+        if all(len(op) == 2 for op in ops):
+            unit = _wrap([(db, encode_command(argv)) for db, argv in ops])
+            for sink in list(self.sinks):
+                sink.feed(unit)
+            return
+        encoded = [(op[0], encode_command(op[1]), len(op) > 2) for op in ops]
         for sink in list(self.sinks):
-            sink.feed(unit)
+            everything = getattr(sink, "replication_stream", False)
+            unit = [(db, data) for db, data, repl_only in encoded if everything or not repl_only]
+            if unit:
+                sink.feed(_wrap(unit))
+
+
+def _wrap(unit: list) -> list:
+    if len(unit) > 1:
+        unit.insert(0, (None, _MULTI))
+        unit.append((None, _EXEC))
+    return unit
 
 
 # ------------------------------------------------------------------ handler API
@@ -154,6 +176,13 @@ def prevent(client) -> None:
     """Propagate nothing for this command itself (its ``also_propagate`` extras still go)."""
     if client.node.propagation.enabled:
         client.propagate_as = ()
+
+
+def propagate_to_replicas(client, *argv) -> None:
+    """Send ``argv`` to replicas but not to the AOF (PUBLISH: subscribers on replicas hear it too)."""
+    propagation = client.node.propagation
+    if propagation.enabled:
+        propagation.ops.append((client.db_index, list(argv), "replicas-only"))
 
 
 def also_propagate(client, *argv, db_index: int | None = None) -> None:

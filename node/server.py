@@ -17,6 +17,11 @@ Policy, as Redis: a protocol error gets its error reply and the connection is
 closed; a query buffer over ``client-query-buffer-limit`` closes that client
 without a reply; replies that do not fit the socket buffer wait for EPOLLOUT
 while the client's input keeps being served.
+
+TLS clients (``tls-port``, node.tls) are served by the same loop: each holds a
+``TLSConnection`` (an ``ssl.SSLObject`` over a pair of memory BIOs); ``_read`` and
+``_flush`` hand them to ``_recv_tls``/``_flush_tls`` (decrypt before the parser,
+encrypt the output in bounded steps), so a plain client pays one attribute test.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from node.core import Node
 import node.commands  # noqa: F401  (fills the command table)
 from node.dispatch import execute
 from node.resp import NEED_DATA, ErrorReply, ProtocolError, write_reply
+from node.security.protected import check_new_connection
 from node.tls import TLSClosed, TLSConnection
 
 __all__ = ["ShoalServer", "open_listeners"]
@@ -104,6 +110,7 @@ class ShoalServer:
             async with trio.open_nursery() as nursery:
                 node.spawn = nursery.start_soon
                 node.flush_clients = self.flush_pending
+                nursery.start_soon(node.replication.run)  # replication cron, link to a primary (node.replication)
                 nursery.start_soon(self._cron)
                 nursery.start_soon(self._signals)
                 nursery.start_soon(self._block_timeouts)
@@ -145,7 +152,9 @@ class ShoalServer:
         while True:
             await trio.sleep(node.expire_period_s())
             node.active_expire_cycle(node.clock.wall_ms(), node.expire_budget_s())
+            node.memory.tick(node.clock.wall_ms())  # LRU clock, used_memory, unfinished eviction
             node.rdb.cron()  # reap a BGSAVE child, fire save points (node.persistence.snapshot)
+            node.aof.cron()  # AOF: reap a rewrite child, auto rewrites, deferred writes, everysec fsync
             node.pause.cron(node.clock.wall_ms())  # end CLIENT PAUSEs whose time is up
             if node.blocking.ready:
                 node.serve_blocked()
@@ -301,6 +310,17 @@ class ShoalServer:
                 finally:
                     sock.close()
                 continue
+            refusal = check_new_connection(node, sock, peer)  # protected mode (node.security.protected)
+            if refusal is not None:
+                node.stats.rejected_connections += 1
+                node.logger.notice(f"Protected mode: refused a connection from {peer[0]}:{peer[1]}")
+                try:
+                    sock.send(refusal)
+                except OSError:
+                    pass
+                finally:
+                    sock.close()
+                continue
             sock.setblocking(False)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -387,6 +407,8 @@ class ShoalServer:
             for client in resumed:
                 if client.fd in clients and clients[client.fd] is client and client.blocked is None:
                     self._process_input(client)
+        if node.aof.buf:
+            node.aof.flush()  # one AOF write (and fsync under 'always') for all the replies of this pass
         if node.pending_write:
             pending = node.pending_write
             node.pending_write = set()
@@ -401,6 +423,8 @@ class ShoalServer:
             node.pending_close.clear()
 
     def _flush(self, client: Client) -> None:
+        if self.node.aof.buf and self.node.aof.hold_reply(client):
+            return  # sent by _after_pass, after this pass's one AOF write (node.persistence.aof)
         if client.tls is not None:
             self._flush_tls(client)
             return
@@ -452,6 +476,23 @@ class ShoalServer:
 
     # ------------------------------------------------------------ TLS clients (tls-port)
 
+    def replace_tls_listeners(self, sockets: Iterable[socket.socket]) -> None:
+        """CONFIG SET tls-port: serve ``sockets`` as the TLS listeners, close the old ones (clients stay)."""
+        for fd in list(self.tls_fds):
+            sock = self.listeners.pop(fd, None)
+            try:
+                self.epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
+            if sock is not None:
+                sock.close()
+        self.tls_fds = set()
+        for sock in sockets:
+            fd = sock.fileno()
+            self.tls_fds.add(fd)
+            self.listeners[fd] = sock
+            self.epoll.register(fd, _EPOLLIN)
+
     def _recv_tls(self, client: Client) -> bytes | None:
         """Read the socket, advance the TLS session, return the plaintext (None/b"" if none yet).
 
@@ -479,7 +520,12 @@ class ShoalServer:
             what = "accepting a client connection" if not tls.ready else "reading from a TLS client"
             self.node.logger.warning(
                 f"Error {what}: {exc.reason or exc} (addr={client.addr} laddr={client.laddr})")
-            tls.raw_out.clear()  # an alert at most: the peer gets the close
+            if tls.raw_out:  # the alert, so the peer learns why (best effort)
+                try:
+                    os.write(client.fd, tls.raw_out)
+                except OSError:
+                    pass
+                tls.raw_out.clear()
             self._close(client)
             return None
         if tls.raw_out:

@@ -82,15 +82,31 @@ KNOWN_DIFFERENCES["scan"] = Difference(
 # The two below are keyed by subcommand; normalizer_for looks up argv[0] only, so
 # tests/test_keys.py applies them explicitly.
 KNOWN_DIFFERENCES["object|idletime"] = Difference(
-    "Shoal keeps no per-key access time: a side table costs ~25 ns on every GET/SET lookup "
-    "(measured, ~11% of a lookup). OBJECT IDLETIME reports 0, as for a key just used; nil for "
-    "missing keys and the LFU-policy error match Redis exactly.",
+    "Shoal tracks per-key access times (node/memory, a side dict per database) only while the "
+    "maxmemory-policy uses them (allkeys-lru, volatile-lru): elsewhere the store would cost ~30 ns "
+    "on every GET/SET lookup (measured, ~20% of a lookup) and ~50 bytes per key. Under an LRU "
+    "policy OBJECT IDLETIME is Redis's (1 s LRU clock); under other non-LFU policies it reports 0. "
+    "nil for missing keys and the LFU-policy error match Redis exactly.",
     _any_integer,
 )
 KNOWN_DIFFERENCES["object|freq"] = Difference(
-    "For the same reason no access frequency is kept: under an LFU policy OBJECT FREQ reports "
-    "5 (LFU_INIT_VAL, a new key's counter). The non-LFU error and nil match Redis exactly.",
+    "Under an LFU policy OBJECT FREQ is Redis's LFU counter (LFU_INIT_VAL for a new key, "
+    "logarithmic increments, lfu-decay-time): equal where deterministic (a new key, its first "
+    "hit), random beyond. The non-LFU error and nil match Redis exactly.",
     _any_integer,
+)
+KNOWN_DIFFERENCES["memory|usage"] = Difference(
+    "MEMORY USAGE reports Shoal's own bytes (sys.getsizeof over the value's Python objects, sampled "
+    "like Redis with SAMPLES, default 5): 1-7x Redis's figure, ~20x for small sorted sets (dict + "
+    "SortedList vs a listpack). Option errors and nil match exactly; tests check the order of magnitude.",
+    lambda raw: raw if raw.startswith(b"-") or raw.startswith(b"$-1") else b"integer",
+)
+KNOWN_DIFFERENCES["memory|stats"] = Difference(
+    "MEMORY STATS has Redis 7.0's fields in Redis's order (db.N maps included); the values are "
+    "Shoal's (node/memory: used_memory excludes the interpreter's start-up footprint; "
+    "allocator.* and fragmentation compare the RSS with the whole process's allocation). "
+    "MEMORY MALLOC-STATS answers what Redis built without jemalloc answers.",
+    lambda raw: raw,
 )
 
 
@@ -266,12 +282,11 @@ KNOWN_DIFFERENCES["config|get"] = Difference(
 INFO_EXTRA_FIELDS = {"Server": ("shoal_version",)}
 INFO_DIFFERENCES = Difference(
     "INFO: Shoal prints every field of Redis 7.0, in Redis's order, plus shoal_version in # Server. "
-    "Values that describe a C process differ by nature: used_memory is glibc mallinfo2's allocated "
-    "bytes (uordblks+hblkhd, includes CPython's arenas), the allocator_* and fragmentation figures "
-    "derive from it and the RSS, mem_allocator is libc, Lua/functions memory is 0. # Latencystats "
+    "Values that describe a C process differ by nature: used_memory is node/memory's estimate "
+    "(malloc'ed bytes + CPython pool bytes in use, minus the interpreter's start-up footprint, "
+    "plus a nominal 1 MB), the allocator_* and fragmentation figures derive from it and the RSS, mem_allocator is libc, Lua/functions memory is 0. # Latencystats "
     "is empty (a per-command latency histogram would cost on every call); total_reads_processed and "
-    "total_writes_processed are 0 (not counted by the event loop); aof_enabled is 0 whatever "
-    "appendonly says (there is no AOF yet). Tests compare section and field names, and values "
+    "total_writes_processed are 0 (not counted by the event loop). Tests compare section and field names, and values "
     "where both servers must agree (counters after a known sequence of commands).",
     lambda raw: raw,
 )
@@ -623,5 +638,33 @@ KNOWN_DIFFERENCES["dump: payload bytes of streams with deleted entries, and of L
     "servers load both). Tests compare DUMP bytes with rdbcompression no, and stream payloads only "
     "without deleted entries. RESTORE ... IDLETIME/FREQ are validated as in Redis but set nothing (no "
     "per-key access data, see object|idletime).",
+    lambda raw: raw,
+)
+
+
+# ---- ACL (tests/test_acl.py) ----
+# Documentation only: tests/test_acl.py applies its own normalisation (tests.test_acl._rules).
+
+KNOWN_DIFFERENCES["acl|list: order of single-command rules"] = Difference(
+    "Redis 7.0 describes a user's commands as +@all/-@all, then best-fit categories (deterministic), "
+    "then single +cmd/-cmd rules in its command dict's order, which depends on the process's random "
+    "hash seed (two redis-server runs print them differently). Shoal prints them in command-table "
+    "order. ACL LIST, ACL GETUSER 'commands', ACL SAVE files: the category part is compared exactly, "
+    "the single-command rules as a set. Rules naming commands Shoal lacks (MODULE, LOLWUT...) cannot "
+    "appear in Shoal's descriptions. The best-fit category search counts each category's commands, so "
+    "where Shoal's table differs from Redis's (no CLIENT TRACKING/CACHING, MODULE, LOLWUT, MEMORY DOCTOR...; "
+    "7.2's CLIENT SETINFO) two categories that tie differently may be printed in the other order "
+    "(e.g. -@all +@keyspace +@connection): same permissions, different text.",
+    lambda raw: raw,
+)
+KNOWN_DIFFERENCES["acl|cat: order of commands in a category"] = Difference(
+    "ACL CAT <category> lists commands in Redis's command-dict order (hash-seed dependent); Shoal in "
+    "command-table order. Compared as sets.",
+    lambda raw: raw,
+)
+KNOWN_DIFFERENCES["acl|log: client-info and age-seconds"] = Difference(
+    "Each entry's client-info is the CLIENT LIST line of the client (ids, ports, buffer sizes differ "
+    "between the servers) and age-seconds is timing; count, reason, context, object, username and the "
+    "line's cmd/user/db fields are compared exactly.",
     lambda raw: raw,
 )

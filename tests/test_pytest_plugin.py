@@ -51,7 +51,7 @@ try:
             return r.call("CLUSTER", "INFO").decode().split("cluster_state:")[1].split()[0]
     c.partition([[0], [1, 2]])
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (state(0) == "fail" and state(1) == "fail"):
+    while time.monotonic() < deadline and not all(state(i) == "fail" for i in range(3)):
         time.sleep(0.1)
     print("during", state(0), state(1), state(2))
     c.heal()

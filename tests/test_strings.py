@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from node.commands import strings
 from node.commands.table import lookup
 from node.engine.database import Database
+from node.propagation import Propagator
 from node.resp import ErrorReply
 from tests.resp_client import parse
 
@@ -745,6 +746,7 @@ class _Node:
     def __init__(self, max_bulk=PROTO_MAX):
         self.config = {"proto-max-bulk-len": max_bulk}
         self.notify_flags = 0  # keyspace events off (node/notify.py reads it)
+        self.propagation = Propagator(self)  # no sink: handlers' rewrite() calls do nothing
 
 
 class _Client:

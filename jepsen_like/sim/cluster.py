@@ -10,6 +10,15 @@ The network model is a set of directed links like TCP connections: a node's
 in order unless the run allows reordering; a partition between two addresses
 makes connects fail and silently drops traffic on existing links (as a
 firewall dropping packets would), and healing lets new connections through.
+
+Replication is modelled by one number per node, its replication offset: a
+primary's grows with simulated writes (``write_rate`` per tick, not while a
+manual failover pauses its writes); a replica connected to its primary (both
+up, not partitioned) copies the primary's offset minus a random lag, and
+otherwise keeps its offset and counts how long its link has been down. The
+state machines get both numbers before every tick, as the node's driver feeds
+them from its replication layer. Every role change the state machines decide
+is recorded in ``events`` for the invariant checkers.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import random
 from dataclasses import dataclass, field
 
 from gossip.core import ClusterConfig, ClusterState, InboundLink, OutboundLink
-from gossip.messages import FAILED, HANDSHAKE, MASTER, NOADDR, PFAIL
+from gossip.messages import FAILED, HANDSHAKE, MASTER, NOADDR, PFAIL, SLAVE
 from gossip.codec import FrameDecoder, encode_message
+from gossip.state import parse_nodes_conf
 
 __all__ = ["NetworkFaults", "SimCluster", "SimNode"]
 
@@ -66,6 +76,11 @@ class SimNode:
     alive: bool = True
     saves: int = 0
     log: list = field(default_factory=list)
+    offset: int = 0  # replication offset (see the module docstring)
+    link_down_since: int = 0  # replica: when its link with the primary went down (0: up)
+    paused_until: int = 0  # primary: writes paused by a manual failover until then
+    stopped: bool = False  # SIGSTOPped (``pause``): arriving messages wait in ``inbox``
+    inbox: list = field(default_factory=list)
 
     @property
     def cport(self) -> int:
@@ -74,8 +89,13 @@ class SimNode:
 
 class SimCluster:
     def __init__(self, n: int, seed: int, *, node_timeout: int = 2000, faults: NetworkFaults | None = None,
-                 codec_roundtrip: bool = True) -> None:
+                 codec_roundtrip: bool = True, write_rate: int = 0, repl_lag: int = 0, **config) -> None:
         self.seed = seed
+        self.write_rate = write_rate
+        self.repl_lag = repl_lag
+        self.config = dict(config, node_timeout=node_timeout)
+        #: (time, node index, "role" reason or "pause"/"unpause", detail) in order
+        self.events: list = []
         self.rng = random.Random(seed)
         self.now = 1_700_000_000_000
         self.faults = faults or NetworkFaults()
@@ -89,7 +109,7 @@ class SimCluster:
         self.trace: list = []
         for i in range(n):
             ip = f"127.0.0.{i + 1}"
-            config = ClusterConfig(node_timeout=node_timeout)
+            config = ClusterConfig(**self.config)
             node_rng = random.Random(self.rng.getrandbits(64))
             node_id = "%040x" % node_rng.getrandbits(160)
             state = ClusterState(node_id, 7000, 17000, config, node_rng, self.now, ip="")
@@ -121,6 +141,10 @@ class SimCluster:
     def heal(self) -> None:
         self.partitioned = set()
 
+    def cut(self, a: int, b: int) -> None:
+        """Cut just the pair ``a``-``b`` (a partial partition)."""
+        self.partitioned.add(frozenset((self.nodes[a].ip, self.nodes[b].ip)))
+
     def _schedule(self, at: int, action) -> None:
         self._seq += 1
         heapq.heappush(self._queue, (at, self._seq, action))
@@ -149,6 +173,21 @@ class SimCluster:
                 node.saves += 1
             elif kind == "log":
                 node.log.append((self.now, effect.text))
+            elif kind == "role":
+                st = node.state
+                if effect.master_id is None:
+                    detail = (st.myself.config_epoch, st.failover_auth_epoch, node.offset,
+                              self._link_down_ms(node))
+                else:
+                    detail = effect.master_id
+                    node.link_down_since = node.link_down_since or self.now  # resync with the new primary
+                self.events.append((self.now, node.index, effect.reason, detail))
+            elif kind == "pause":
+                node.paused_until = effect.until
+                self.events.append((self.now, node.index, "pause", (effect.until, node.offset)))
+            elif kind == "unpause":
+                node.paused_until = 0
+                self.events.append((self.now, node.index, "unpause", None))
 
     def _connect(self, node: SimNode, key: str, ip: str, cport: int) -> None:
         target = self.by_address(ip, cport)
@@ -159,6 +198,9 @@ class SimCluster:
             self.links[link.link_id] = link
 
         def done():
+            if node.stopped:
+                node.inbox.append(done)  # it learns the outcome when it runs again
+                return
             if not node.alive:
                 return
             if ok and link.open and self.can_talk(node.ip, ip) and target.alive:
@@ -176,6 +218,9 @@ class SimCluster:
         owner = link.owner
 
         def notice():
+            if owner.stopped:
+                owner.inbox.append(notice)
+                return
             if owner.alive:
                 owner.state.link_down(link.key, self.now)
                 self._apply(owner)
@@ -216,6 +261,9 @@ class SimCluster:
             sender_ip = node.ip
 
             def arrive(msg=msg, receiver=receiver, make_link=make_link, sender_ip=sender_ip):
+                if receiver.stopped and link.open and self.can_talk(sender_ip, receiver.ip):
+                    receiver.inbox.append(arrive)  # the kernel buffers it until the process runs again
+                    return
                 if not receiver.alive or not link.open or not self.can_talk(sender_ip, receiver.ip):
                     return
                 receiver.state.receive(msg, make_link(), self.now)
@@ -237,10 +285,12 @@ class SimCluster:
                 action()
             elif next_tick <= end:
                 self.now = next_tick
+                self._replicate()
                 order = list(self.nodes)
                 self.rng.shuffle(order)
                 for node in order:
                     if node.alive:
+                        node.state.set_replication(node.offset, self._link_down_ms(node))
                         node.state.tick(self.now)
                         self._apply(node)
                 next_tick += TICK_MS
@@ -249,6 +299,37 @@ class SimCluster:
             else:
                 self.now = end
                 return
+
+    # ------------------------------------------------------------ replication model
+
+    def by_id(self, node_id: str | None) -> SimNode | None:
+        for node in self.nodes:
+            if node.state.myself.id == node_id:
+                return node
+        return None
+
+    def _link_down_ms(self, node: SimNode) -> int:
+        return self.now - node.link_down_since if node.link_down_since else 0
+
+    def _replicate(self) -> None:
+        """One tick of the replication model (module docstring)."""
+        for node in self.nodes:
+            if not node.alive:
+                continue
+            me = node.state.myself
+            if me.flags & MASTER:
+                node.link_down_since = 0
+                if self.write_rate and node.paused_until <= self.now and node.state.claimed_slots_nonempty(me):
+                    node.offset += self.rng.randint(0, self.write_rate)
+                continue
+            primary = self.by_id(me.master_id)
+            if (primary is not None and primary.alive and primary.state.myself.flags & MASTER
+                    and self.can_talk(node.ip, primary.ip)):
+                lag = self.rng.randint(0, self.repl_lag) if self.repl_lag and primary.paused_until <= self.now else 0
+                node.offset = max(0, primary.offset - lag)
+                node.link_down_since = 0
+            elif not node.link_down_since:
+                node.link_down_since = self.now
 
     # ------------------------------------------------------------ admin helpers
 
@@ -272,9 +353,46 @@ class SimCluster:
 
     def kill(self, i: int) -> None:
         self.nodes[i].alive = False
+        self.nodes[i].stopped = False
+        self.nodes[i].inbox = []
         for link in self.links.values():
             if link.owner is self.nodes[i] or self.by_address(*link.address) is self.nodes[i]:
                 link.open = False
+
+    def pause(self, i: int) -> None:
+        """SIGSTOP: the node stops (its links stay open; what arrives waits until it runs again)."""
+        self.nodes[i].alive = False
+        self.nodes[i].stopped = True
+
+    def resume(self, i: int) -> None:
+        """SIGCONT after ``pause``: it reads what waited, in order, and carries on (its clock jumped)."""
+        node = self.nodes[i]
+        node.alive = True
+        node.stopped = False
+        pending, node.inbox = node.inbox, []
+        for arrive in pending:
+            arrive()
+
+    def restart(self, i: int) -> None:
+        """Start a killed node again from its nodes.conf (its data -- the offset -- survives, as an RDB would)."""
+        node = self.nodes[i]
+        old = node.state
+        text = old.config_text()
+        state = ClusterState(old.myself.id, node.port, node.cport, ClusterConfig(**self.config),
+                             random.Random(self.rng.getrandbits(64)), self.now, ip="")
+        state.load(*parse_nodes_conf(text, self.now))
+        state.myself.ip = old.myself.ip
+        node.state = state
+        node.alive = True
+        node.paused_until = 0
+        node.link_down_since = self.now if state.myself.flags & SLAVE else 0
+
+    def primaries(self) -> list[SimNode]:
+        return [n for n in self.nodes if n.alive and n.state.myself.flags & MASTER
+                and n.state.claimed_slots_nonempty(n.state.myself)]
+
+    def replicas(self) -> list[SimNode]:
+        return [n for n in self.nodes if n.alive and n.state.myself.flags & SLAVE]
 
     def converged(self) -> bool:
         """Every live node knows every live node (no handshakes) and agrees on the slot map and epochs."""

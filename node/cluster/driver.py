@@ -28,7 +28,9 @@ import trio
 
 from gossip.codec import BusProtocolError, FrameDecoder, encode_message
 from gossip.core import ClusterConfig, ClusterState, InboundLink, OutboundLink
+from gossip.messages import SLAVE
 from gossip.state import ConfigFileError, parse_nodes_conf
+from node.cluster.bus_secret import BusAuthError, PrefixedStream, accept_handshake, connect_handshake
 
 __all__ = ["ClusterDriver"]
 
@@ -67,11 +69,14 @@ class ClusterDriver:
         self._next_link_id = 0
         self._nursery: trio.Nursery | None = None
         self._backoff: dict[str, float] = {}
+        self._refusals: set = set()  # (peer host, reason) already logged at warning level
         self.listener: trio.SocketListener | None = None
         #: Called after effects that wrote to clients (published messages) so they are flushed now.
         self.flush_clients = None
         for name in ("cluster-node-timeout", "cluster-require-full-coverage", "cluster-allow-reads-when-down",
-                     "cluster-allow-replica-migration", "cluster-replica-no-failover", "cluster-announce-ip"):
+                     "cluster-allow-replica-migration", "cluster-replica-no-failover", "cluster-announce-ip",
+                     "cluster-replica-validity-factor", "repl-ping-replica-period", "cluster-migration-barrier",
+                     "cluster-failover-offset-check", "cluster-write-lease-ms", "cluster-fast-failover"):
             config.on_change(name, lambda value: self._copy_config())
 
     # ------------------------------------------------------------ state and config
@@ -83,6 +88,11 @@ class ClusterDriver:
             allow_reads_when_down=c["cluster-allow-reads-when-down"],
             allow_replica_migration=c["cluster-allow-replica-migration"],
             replica_no_failover=c["cluster-replica-no-failover"], announce_ip=c["cluster-announce-ip"],
+            replica_validity_factor=c["cluster-replica-validity-factor"],
+            repl_ping_period_ms=c["repl-ping-replica-period"] * 1000,
+            migration_barrier=c["cluster-migration-barrier"],
+            failover_offset_check=c["cluster-failover-offset-check"], write_lease_ms=c["cluster-write-lease-ms"],
+            fast_failover=c["cluster-fast-failover"],
         )
 
     def _copy_config(self) -> None:
@@ -112,11 +122,36 @@ class ClusterDriver:
             self.save(fsync=True, state=state)
         return state
 
+    def _save_in_place(self, data: bytes) -> None:
+        """Overwrite nodes.conf in one write, padded with newlines to its old length, then truncate.
+
+        A temp file and a rename cost about 1 ms of directory metadata per
+        save, paid on every CLUSTER SETSLOT of a reshard (Redis 7.0 writes in
+        place too). The padding keeps the file parseable at every instant:
+        a process killed between the write and the truncate leaves the new
+        configuration followed by blank lines, never a mix of old and new.
+        """
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            size = len(data)
+            old_size = os.fstat(fd).st_size
+            if size < old_size:
+                data += b"\n" * (old_size - size)
+            os.write(fd, data)
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+
     def save(self, *, fsync: bool = False, state: ClusterState | None = None) -> None:
-        """Write nodes.conf atomically: temp file, fsync, rename, fsync the directory."""
+        """Write nodes.conf. With ``fsync`` (epoch and role changes, as in Redis): a temp file, fsync,
+        rename and directory fsync, so the change survives power loss; otherwise in place (see
+        ``_save_in_place``)."""
         state = state or self.state
         text = state.config_text()
         directory = os.path.dirname(self.path) or "."
+        if not fsync and os.path.exists(self.path):
+            self._save_in_place(text.encode("utf-8"))
+            return
         tmp = f"{self.path}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -174,8 +209,15 @@ class ClusterDriver:
             elif kind == "drop_slots":
                 self.node.drop_slots(e.slots)
             elif kind == "role":
-                self.node.logger.notice(
-                    "Now a replica of " + e.master_id if e.master_id else "Now a primary")
+                self._follow_role(e.master_id)
+            elif kind == "pause":
+                pause = getattr(self.node, "pause_clients", None)
+                if pause is not None:
+                    pause(e.mode, e.until)
+            elif kind == "unpause":
+                unpause = getattr(self.node, "unpause_clients", None)
+                if unpause is not None:
+                    unpause()
         if delivered and self.flush_clients is not None:
             self.flush_clients()
 
@@ -193,9 +235,35 @@ class ClusterDriver:
             nursery.start_soon(self._tick_loop)
             task_status.started()
 
+    def _follow_role(self, master_id: str | None) -> None:
+        """The state machine changed my primary: point the replication layer at it (or promote)."""
+        repl = getattr(self.node, "replication", None)
+        if master_id is None:
+            self.node.logger.notice("Now a primary")
+            if repl is not None:
+                repl.promote()
+            return
+        rec = self.state.nodes.get(master_id)
+        self.node.logger.notice("Now a replica of " + master_id)
+        if repl is not None and rec is not None and rec.ip and rec.port:
+            repl.replicate_from(rec.ip, rec.port)
+
+    def feed_replication(self, now: int) -> None:
+        """Give the state machine my replication offset and link-down time (elections rank by them)."""
+        repl = getattr(self.node, "replication", None)
+        if repl is None:
+            return
+        down = repl.link_down_ms(now) if self.state.myself.flags & SLAVE else 0
+        self.state.set_replication(repl.repl_offset(), down)
+
     async def _tick_loop(self) -> None:
+        me = self.state.myself
+        if me.flags & SLAVE and me.master_id:
+            self._follow_role(me.master_id)  # restarted as a replica (nodes.conf): replicate again
         while True:
-            self.state.tick(self.now())
+            now = self.now()
+            self.feed_replication(now)
+            self.state.tick(now)
             self.apply()
             await trio.sleep(_TICK_S)
 
@@ -223,6 +291,11 @@ class ClusterDriver:
         handle = InboundLink(link.key, peer_ip, local_ip)
         try:
             with link.scope:
+                try:
+                    with trio.fail_after(self._handshake_timeout()):
+                        await self._secure_link(link, inbound=True, peer=_peer_name(stream))
+                except (OSError, trio.TooSlowError):
+                    return
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, link)
                     await self._reader(link, lambda msg: self.state.receive(msg, handle, self.now()))
@@ -267,6 +340,7 @@ class ClusterDriver:
                     await trio.sleep(delay)
                 with trio.move_on_after(max(self.state.config.node_timeout / 1000, 1.0)) as timeout:
                     link.stream = await self._connect(ip, cport)
+                    await self._secure_link(link, inbound=False, peer=f"{ip}:{cport}")
                 if timeout.cancelled_caught:
                     raise OSError(errno.ETIMEDOUT, "connect timed out")
                 connected = True
@@ -289,6 +363,58 @@ class ClusterDriver:
             if link.stream is not None:
                 with trio.CancelScope(shield=True):
                     await link.stream.aclose()
+
+    # ------------------------------------------------------------ link security (tls-cluster, bus secret)
+
+    def _handshake_timeout(self) -> float:
+        return max(self.state.config.node_timeout / 1000, 1.0)
+
+    async def _secure_link(self, link: _Link, *, inbound: bool, peer: str) -> None:
+        """TLS when ``tls-cluster yes``, then the ``cluster-bus-secret`` handshake (node.cluster.bus_secret).
+
+        Runs before any bus frame is read or sent on the link; a refusal is
+        logged and raised as OSError, and the state machine never hears of the link.
+        """
+        config = self.node.config
+        tls = getattr(self.node, "tls", None)
+        if config["tls-cluster"] and tls is not None:
+            ctx = tls.peer if inbound else tls.client
+            ssl_stream = trio.SSLStream(link.stream, ctx, server_side=inbound)
+            try:
+                await ssl_stream.do_handshake()
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                reason = exc.__cause__ or exc
+                what = "accepting cluster node connection from" if inbound else "connecting to cluster node"
+                self._refused(peer, f"TLS error {what} {peer}: {getattr(reason, 'reason', None) or reason}")
+                raise OSError(errno.ECONNABORTED, "TLS handshake failed") from None
+            link.stream = ssl_stream
+        secret = config["cluster-bus-secret"]
+        if secret:
+            try:
+                if inbound:
+                    rest = await accept_handshake(link.stream, secret.encode("utf-8", "surrogateescape"))
+                else:
+                    rest = await connect_handshake(link.stream, secret.encode("utf-8", "surrogateescape"))
+            except BusAuthError as exc:
+                if inbound:
+                    self._refused(peer, f"Refused a cluster bus link from {peer}: {exc}")
+                else:
+                    self._refused(peer, f"Cluster bus link to {peer} refused: {exc}")
+                raise OSError(errno.EACCES, str(exc)) from None
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise OSError(errno.ECONNRESET, "link closed during the bus secret handshake") from exc
+            if rest:
+                link.stream = PrefixedStream(link.stream, rest)
+
+    def _refused(self, peer: str, text: str) -> None:
+        """Log a refused link: warning the first time per peer and reason, verbose on retries."""
+        logged = self._refusals
+        key = (peer.rsplit(":", 1)[0], text.replace(peer, ""))
+        if key in logged:
+            self.node.logger.verbose(text)
+        else:
+            logged.add(key)
+            self.node.logger.warning(text)
 
     async def _writer(self, link: _Link) -> None:
         while True:
@@ -317,6 +443,8 @@ class ClusterDriver:
             except BusProtocolError as exc:
                 self.node.logger.warning(f"Dropping a cluster bus link: {exc}")
                 return
+            if messages:
+                self.feed_replication(self.now())  # a manual failover's offsets must be exact, not a tick old
             for msg in messages:
                 handle(msg)
             self.apply()
@@ -332,3 +460,10 @@ class ClusterDriver:
             return ":0"
         return f"{rec.ip}:{rec.port}"
 
+
+def _peer_name(stream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+    except (OSError, AttributeError):
+        return "?"
+    return f"{host}:{port}"

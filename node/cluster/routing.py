@@ -41,7 +41,7 @@ def route_request(node, driver, client, keys, *, name: str, is_write: bool, comm
     return route(
         keys, state.slots, me.id,
         my_master=me.master_id if me.flags & SLAVE else None,
-        state_ok=state.state_ok,
+        state_ok=state.state_ok and (state.write_ok or not is_write),  # write_ok: cluster-write-lease-ms
         is_write=is_write,
         is_migrate=name == "migrate",
         command_asking=command_asking,
@@ -67,7 +67,8 @@ def install(node, driver) -> None:
             slot = crc_hqx(key, 0) & 16383 if 123 not in key else keyslot(key)
             state = driver.state
             slots = state.slots
-            if (slots.owners[slot] == state.myself.id and state.state_ok and slot not in slots.migrating_to
+            if (slots.owners[slot] == state.myself.id and state.state_ok and state.write_ok
+                    and slot not in slots.migrating_to
                     and slot not in slots.importing_from):
                 client.asking = False
                 return False

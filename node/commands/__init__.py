@@ -5,6 +5,8 @@ source for dispatch, ``COMMAND`` and routing.
 """
 
 from node.commands import (  # noqa: F401  (registration side effects)
+    acl_cmds,
+    aof_cmds,
     bitmaps,
     client_cmds,
     cluster_cmds,
@@ -16,9 +18,12 @@ from node.commands import (  # noqa: F401  (registration side effects)
     introspection,
     keys,
     lists,
+    memory_cmds,
+    migrate,
     monitoring_cmds,
     persistence_cmds,
     pubsub_cmds,
+    replication_cmds,
     scripting,
     server,
     sets,

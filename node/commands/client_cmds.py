@@ -304,7 +304,7 @@ def client_kill(client, argv):
             elif option == b"laddr":
                 laddr = value
             elif option == b"user":
-                if value != b"default":  # the only user until ACLs exist
+                if client.node.acl.get(value) is None:
                     raise ErrorReply("ERR No such user '%s'" % value.decode("utf-8", "surrogateescape"))
                 user = value
             elif option == b"skipme":
@@ -452,7 +452,8 @@ def client_unblock(client, argv):
         raise SYNTAX_ERROR
     node = client.node
     target = node.clients.get(cid)
-    if target is None or target.blocked is None or type(target.blocked) is Postponed:
+    if (target is None or target.blocked is None or type(target.blocked) is Postponed
+            or getattr(target.blocked, "external", False)):
         return 0  # a client held by CLIENT PAUSE cannot be unblocked, as in Redis
     state = target.blocked
     node.blocking.unblock(target)

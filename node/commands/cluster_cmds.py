@@ -97,6 +97,11 @@ def cluster_info(client, argv):
                 lines.append(f"cluster_stats_messages_{name}_{direction}:{count}")
         lines.append(f"cluster_stats_messages_{direction}:{sum(counts)}")
     lines.append("total_cluster_links_buffer_limit_exceeded:0")
+    if state.cant_failover_reason:
+        # Shoal-specific: why this replica is not failing over (Redis only logs clusterLogCantFailover's text).
+        lines.append(f"cluster_failover_blocked:{state.cant_failover_reason}")
+    if not state.write_ok:
+        lines.append("cluster_write_lease:expired")  # Shoal-specific (cluster-write-lease-ms)
     return Verbatim(("\r\n".join(lines) + "\r\n").encode())
 
 
@@ -443,6 +448,25 @@ def cluster_bumpepoch(client, argv):
     driver = _driver(client)
     result = _apply(driver, driver.state.bump_epoch)
     return SimpleString(f"{result} {driver.state.myself.config_epoch}".encode())
+
+
+@_sub("failover", -2, _SLOT_FLAGS, "Forces a replica to perform a manual failover of its master.", "3.0.0", "O(1)")
+def cluster_failover(client, argv):
+    driver = _driver(client)
+    mode = ""
+    if len(argv) == 3:
+        word = argv[2].lower()
+        if word == b"force":
+            mode = "force"
+        elif word == b"takeover":
+            mode = "takeover"
+        else:
+            raise ErrorReply("ERR syntax error")
+    elif len(argv) > 3:
+        name = argv[1].decode("utf-8", "replace")
+        raise ErrorReply(f"ERR unknown subcommand or wrong number of arguments for '{name}'. Try CLUSTER HELP.")
+    _apply(driver, driver.state.failover, mode, driver.now())
+    return OK
 
 
 @_sub("set-config-epoch", 3, _SLOT_FLAGS, "Set the configuration epoch in a new node", "3.0.0", "O(1)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 from node.commands.args import SYNTAX_ERROR, parse_int
 from node.commands.table import command
 from node.dispatch import cstr
@@ -24,21 +22,15 @@ def valid_client_name(name: bytes) -> bool:
 
 
 def check_password(client, username: bytes, password: bytes) -> bool:
-    """True if (username, password) authenticates; only the default user exists yet."""
-    if username != b"default":
-        return False
-    required = client.node.config["requirepass"]
-    if not required:
-        return True
-    return hmac.compare_digest(password, required.encode("utf-8", "surrogateescape"))
+    """True if (username, password) would authenticate (an enabled ACL user, a matching password)."""
+    user = client.node.acl.get(username)
+    return user is not None and user.check_password(password)
 
 
-def authenticate(client, username: bytes, password: bytes) -> None:
-    if not check_password(client, username, password):
+def authenticate(client, username: bytes, password: bytes, argv0: bytes = b"auth") -> None:
+    """ACLAuthenticateUser; a failure is logged in the ACL log and answered WRONGPASS."""
+    if not client.node.acl.authenticate(client, username, password, argv0):
         raise _WRONGPASS
-    client.authenticated = True
-    client.user = username
-    client.refresh_gate()
 
 
 @command("ping", -1, "fast", group="connection", summary="Ping the server", since="1.0.0", complexity="O(1)",
@@ -86,7 +78,7 @@ def auth(client, argv):
     if len(argv) > 3:
         raise SYNTAX_ERROR
     if len(argv) == 2:
-        if not client.node.config["requirepass"]:
+        if client.node.acl.default.nopass:
             raise ErrorReply(
                 "ERR AUTH <password> called without any password configured for the default user. "
                 "Are you sure your configuration is correct?"
@@ -94,7 +86,7 @@ def auth(client, argv):
         username, password = b"default", argv[1]
     else:
         username, password = argv[1], argv[2]
-    authenticate(client, username, password)
+    authenticate(client, username, password, argv[0])
     return OK
 
 
@@ -117,7 +109,7 @@ def hello(client, argv):
         option = argv[i].lower()
         more = len(argv) - i - 1
         if option == b"auth" and more >= 2:
-            authenticate(client, argv[i + 1], argv[i + 2])
+            authenticate(client, argv[i + 1], argv[i + 2], argv[0])
             i += 3
         elif option == b"setname" and more >= 1:
             name = argv[i + 1]
@@ -158,6 +150,7 @@ def reset(client, argv):
     client.asking = False
     client.no_evict = False
     client.user = b"default"
+    client.acl_user = node.acl.default
     client.authenticated = not node.auth_required()
     client.refresh_gate()
     return SimpleString(b"RESET")

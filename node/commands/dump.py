@@ -26,6 +26,7 @@ from node.commands.args import SYNTAX_ERROR, parse_int
 from node.commands.strings import keyword
 from node.commands.table import command
 from node.notify import GENERIC, notify
+from node.propagation import rewrite
 from node.persistence.rdb import dump_payload, restore_payload
 from node.resp import OK, ErrorReply
 
@@ -104,10 +105,14 @@ def _restore(client, argv):
     if ttl and ttl <= now:
         if deleted:
             notify(client, GENERIC, b"del", key)
+            rewrite(client, b"DEL", key)  # REPLACE of a key with a TTL already past: a deletion
         return OK
     db.set(key, value)
     if ttl:
         db.set_expire(key, ttl)
+        if not absttl:
+            # Propagated with the absolute time: RESTORE key <unix ms> payload [options] ABSTTL.
+            rewrite(client, argv[0], key, b"%d" % ttl, *argv[3:], b"ABSTTL")
     notify(client, GENERIC, b"restore", key)
     return OK
 

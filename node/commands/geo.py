@@ -30,6 +30,7 @@ from node.commands.table import command
 from node.engine import geohash as gh
 from node.engine.zset import ZSet
 from node.notify import GENERIC, ZSET, notify
+from node.propagation import rewrite
 from node.resp import NULL_ARRAY, ErrorReply, Raw
 
 _COMPLEXITY_RADIUS = (
@@ -236,6 +237,13 @@ def geoadd(client, argv):
         db.touch(key, changes)
     if changes:
         notify(client, ZSET, b"zadd", key)
+        if client.node.propagation.enabled:
+            # Redis hands GEOADD to ZADD: "zadd key [options] <52-bit hash> member ..." is what replicates.
+            args = [b"zadd", key, *argv[2:first]]
+            for score, member in points:
+                args.append(b"%d" % int(score))
+                args.append(member)
+            rewrite(client, *args)
     return changes if ch else added
 
 

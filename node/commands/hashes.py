@@ -32,6 +32,7 @@ from node.engine.glob import compile_glob
 from node.engine.hashvalue import HashValue
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
 from node.notify import HASH, notify
+from node.propagation import rewrite
 from node.resp import OK, ErrorReply
 from node.resp.parser import string2ll
 
@@ -349,6 +350,8 @@ def hincrbyfloat(client, argv):
         raise _NAN_OR_INF
     text = ld_format(total)
     _store_incremented(client, key, h, created, field, text, b"hincrbyfloat")
+    # Replicated as HSET of the result, so float formatting never differs on replay.
+    rewrite(client, b"HSET", key, field, text)
     return text
 
 

@@ -18,6 +18,7 @@ from node.commands.strings import keyword
 from node.commands.table import command
 from node.engine import hll
 from node.notify import STRING, notify
+from node.propagation import also_propagate
 from node.resp import OK, ErrorReply, SimpleString
 
 _NOT_HLL = ErrorReply("WRONGTYPE Key is not a valid HyperLogLog string value.")
@@ -106,6 +107,9 @@ def pfcount(client, argv):
             raise _CORRUPT
         hll.store_cardinality(value, card)
         db.touch(key)
+        # The cached cardinality is a write (PFCOUNT is flagged readonly, so the
+        # dispatcher would not send it): replicas and the AOF get PFCOUNT as sent, as in Redis.
+        also_propagate(client, *argv)
     return card
 
 

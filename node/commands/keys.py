@@ -18,6 +18,7 @@ from node.commands.table import command, container
 from node.engine.glob import compile_glob
 from node.engine.values import TYPE_NAMES, copy_value, object_encoding, string_encoding
 from node.notify import GENERIC, notify, notify_db
+from node.propagation import rewrite
 from node.resp import OK, ErrorReply, SimpleString
 
 _LLONG_MAX = 2**63 - 1
@@ -37,7 +38,6 @@ _NONE = SimpleString(b"none")
 _SHARED_INTEGERS = 10000
 _PER_OBJECT_POLICIES = frozenset(("volatile-lru", "volatile-lfu", "allkeys-lru", "allkeys-lfu"))
 _LFU_POLICIES = frozenset(("volatile-lfu", "allkeys-lfu"))
-_LFU_INIT_VAL = 5
 
 
 def _cstr(data: bytes) -> str:
@@ -263,9 +263,15 @@ def _expire_generic(client, argv, relative: bool, seconds: bool, name: str):
         # Already in the past: the key goes now, as a DEL (not counted as expired).
         db.delete(key)
         notify(client, GENERIC, b"del", key)
+        # Replicas and the AOF get the deletion itself, never a TTL to re-evaluate.
+        if client.node.propagation.enabled:
+            rewrite(client, b"UNLINK" if client.node.config["lazyfree-lazy-expire"] else b"DEL", key)
         return 1
     db.set_expire(key, when)
     notify(client, GENERIC, b"expire", key)
+    if (relative or seconds) and client.node.propagation.enabled:
+        # Propagated as PEXPIREAT <absolute ms>, options kept (PEXPIREAT itself goes as sent).
+        rewrite(client, b"PEXPIREAT", key, b"%d" % when, *argv[3:])
     return 1
 
 
@@ -455,29 +461,33 @@ def object_encoding_(client, argv):
 @command("freq", 3, "readonly", (2, 2, 1), parent="object", since="4.0.0",
          summary="Get the logarithmic access frequency counter of a Redis object", tips=("nondeterministic_output",))
 def object_freq(client, argv):
-    value = client.db.lookup_read(argv[2])
+    db = client.db
+    stamp = db.access.get(argv[2]) if db.access is not None else None
+    value = db.lookup_read(argv[2])
     if value is None:
         return None
+    if stamp is not None:
+        db.access[argv[2]] = stamp  # objectCommandLookup does not touch the key
     if client.node.config["maxmemory-policy"] not in _LFU_POLICIES:
         raise ErrorReply(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. " + _POLICY_SWITCH_NOTE
         )
-    # Access frequency is not tracked (see tests/known_differences.py): report
-    # the counter every new key starts with.
-    return _LFU_INIT_VAL
+    return client.node.memory.frequency(db, argv[2])  # node.memory: LFUDecrAndReturn
 
 
 @command("idletime", 3, "readonly", (2, 2, 1), parent="object", since="2.2.3",
          summary="Get the time since a Redis object was last accessed", tips=("nondeterministic_output",))
 def object_idletime(client, argv):
-    value = client.db.lookup_read(argv[2])
+    db = client.db
+    stamp = db.access.get(argv[2]) if db.access is not None else None
+    value = db.lookup_read(argv[2])
     if value is None:
         return None
+    if stamp is not None:
+        db.access[argv[2]] = stamp  # objectCommandLookup does not touch the key
     if client.node.config["maxmemory-policy"] in _LFU_POLICIES:
         raise ErrorReply("ERR An LFU maxmemory policy is selected, idle time not tracked. " + _POLICY_SWITCH_NOTE)
-    # Access times are not tracked (see tests/known_differences.py): every key
-    # looks freshly used.
-    return 0
+    return client.node.memory.idle_seconds(db, argv[2], db.now())  # node.memory: estimateObjectIdleTime
 
 
 @command("refcount", 3, "readonly", (2, 2, 1), parent="object", since="2.2.3",

@@ -33,6 +33,7 @@ from node.debug_digest import VALUE_DIGESTERS, mix_digest
 from node.engine.listvalue import ListValue
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
 from node.notify import GENERIC, LIST, notify
+from node.propagation import rewrite
 from node.resp import NULL_ARRAY, OK, ErrorReply
 from node.resp.parser import string2ll
 
@@ -452,6 +453,8 @@ def _parse_mpop(argv, numkeys_index: int):
 def _pop_range_with_key(client, key: bytes, lst: ListValue, left: bool, count: int):
     items = lst.pop_many(count, left)
     _elements_removed(client, key, lst, left, len(items))
+    # LMPOP/BLMPOP replicate as [LR]POP key <elements popped>.
+    rewrite(client, b"LPOP" if left else b"RPOP", key, b"%d" % len(items))
     return [key, items]
 
 
@@ -494,6 +497,7 @@ def _serve_pop(client, key: bytes, lst: ListValue, left: bool, count: int | None
         return _pop_range_with_key(client, key, lst, left, count)
     value = lst.popleft() if left else lst.pop()
     _elements_removed(client, key, lst, left, 1)
+    rewrite(client, b"LPOP" if left else b"RPOP", key)  # BLPOP/BRPOP replicate as LPOP/RPOP
     return [key, value]
 
 
@@ -535,11 +539,23 @@ def _blocking_move(client, argv, from_left: bool, to_left: bool, deadline: int):
             if client.deny_blocking:
                 return None
             return block_on_keys(client, argv, (src_key,), deadline, NULL_ARRAY)
+        served = False
     else:
         src = _served_list(client, src_key)
         if src is None:
             return block_on_keys(client, argv, (src_key,), deadline, NULL_ARRAY)
-    return _move(client, src_key, argv[2], src, from_left, to_left)
+        served = True
+    value = _move(client, src_key, argv[2], src, from_left, to_left)
+    # Replicated as the non-blocking form. Redis 7.0 keeps the client's LEFT/RIGHT words when
+    # BLMOVE is served at once, and writes lower-case ones when it serves a blocked client.
+    if len(argv) == 4:
+        rewrite(client, b"RPOPLPUSH", src_key, argv[2])
+    elif served:
+        rewrite(client, b"LMOVE", src_key, argv[2], b"left" if from_left else b"right",
+                b"left" if to_left else b"right")
+    else:
+        rewrite(client, b"LMOVE", src_key, argv[2], argv[3], argv[4])
+    return value
 
 
 @command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), group="list",

@@ -35,6 +35,12 @@ def bgsave(client, argv):
     rdb = client.node.rdb
     if rdb.in_progress:
         raise _IN_PROGRESS
+    if client.node.aof.child_pid is not None and not client.deny_blocking:  # an AOF rewrite runs
+        if len(argv) == 1:
+            raise ErrorReply("ERR Another child process is active (AOF?): can't BGSAVE right now. "
+                             "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+        rdb.bgsave_scheduled = True
+        return SimpleString(b"Background saving scheduled")
     if client.deny_blocking:
         # Inside EXEC (BGSAVE is noscript): Redis defers the fork to the cron, with or without SCHEDULE.
         rdb.bgsave_scheduled = True

@@ -16,6 +16,7 @@ from node.commands.introspection import help_reply
 from node.commands.table import TABLE, command, container
 from node.dispatch import cstr
 from node.engine.glob import compile_glob
+from node.propagation import propagate_to_replicas
 from node.resp import NO_REPLY, ErrorReply
 
 _DENY_SSUBSCRIBE = ErrorReply("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
@@ -80,12 +81,16 @@ def sunsubscribe(client, argv):
       complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total "
                  "number of subscribed patterns (by any client).")
 def publish(client, argv):
+    if not client.node.cluster_enabled:
+        propagate_to_replicas(client, b"PUBLISH", argv[1], argv[2])  # cluster mode uses the bus instead
     return client.node.pubsub.publish(argv[1], argv[2])
 
 
 @_sub("spublish", 3, "pubsub loading stale fast", keys=(1, 1, 1), summary="Post a message to a shard channel",
       since="7.0.0", complexity="O(N) where N is the number of clients subscribed to the receiving shard channel.")
 def spublish(client, argv):
+    if not client.node.cluster_enabled:
+        propagate_to_replicas(client, b"SPUBLISH", argv[1], argv[2])
     return client.node.pubsub.publish_shard(argv[1], argv[2])
 
 

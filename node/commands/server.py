@@ -18,6 +18,7 @@ from node.debug_digest import dataset_digest, hexdigest, key_digest
 from node.dispatch import cstr, reply_error
 from node.engine.glob import compile_glob
 from node.info import info_text, sampler_of
+from node.propagation import also_propagate, prevent
 from node.resp import NO_REPLY, OK, ErrorReply, SimpleString, Verbatim
 
 _DEBUG_REFUSED = ErrorReply(
@@ -66,7 +67,15 @@ def flushall(client, argv):
     node.rdb.kill_child(wait=saving)  # reaped before the save below, so it cannot rename after it
     if saving:
         node.rdb.save()
+    _force_propagation(client, argv)
     return OK
+
+
+def _force_propagation(client, argv) -> None:
+    """Redis's forceCommandPropagation: FLUSHALL/FLUSHDB replicate even when nothing was there to delete."""
+    if client.node.propagation.enabled:
+        also_propagate(client, *argv)
+        prevent(client)
 
 
 @command("flushdb", -1, "write", group="server", summary="Remove all keys from the current database",
@@ -78,6 +87,7 @@ def flushdb(client, argv):
     client.node.touch_watched_in_db(client.db_index)
     client.node.dirty += client.db.clear()
     client.node.signal_all_in_db(client.db_index)  # blocked XREADGROUP clients get -UNBLOCKED
+    _force_propagation(client, argv)
     return OK
 
 

@@ -28,6 +28,7 @@ from node.debug_digest import VALUE_DIGESTERS, xor_digest
 from node.engine.setvalue import SetValue
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
 from node.notify import GENERIC, SET, notify
+from node.propagation import also_propagate, prevent, rewrite
 from node.resp import ErrorReply, SetReply
 
 _LONG_MAX = 2**63 - 1
@@ -224,6 +225,7 @@ def spop(client, argv):
         return None
     member = s.pop_random(client.node.rng)
     notify(client, SET, b"spop", key)
+    rewrite(client, b"SREM", key, member)  # the member chosen, not another random pick
     if not len(s):
         db.delete(key)
         notify(client, GENERIC, b"del", key)
@@ -253,12 +255,14 @@ def _spop_count(client, argv):
         db.delete(key)
         notify(client, GENERIC, b"del", key)
         db.dirty += size - 1
+        rewrite(client, b"DEL", key)  # Redis 7.0 sends DEL here whatever the lazyfree settings
         return reply
     remaining = size - count
     if remaining * _SPOP_MOVE_STRATEGY_MUL > count:
         pop = s.pop_random
         reply = SetReply([pop(rng) for _ in range(count)])
         db.touch(key, count)
+        _propagate_srems(client, key, reply)
         return reply
     # Few members stay: pick those, rebuild the set from them, reply with the rest.
     pop = s.pop_random
@@ -266,7 +270,16 @@ def _spop_count(client, argv):
     reply = SetReply(s)
     db.replace(key, SetValue.from_members(kept, max_intset))
     db.dirty += count - 1
+    _propagate_srems(client, key, reply)
     return reply
+
+
+def _propagate_srems(client, key: bytes, members) -> None:
+    """SPOP with a count replicates as one SREM per popped member (MULTI/EXEC-wrapped), as Redis 7.0."""
+    if client.node.propagation.enabled:
+        for member in members:
+            also_propagate(client, b"SREM", key, member)
+        prevent(client)
 
 
 @command("srandmember", -2, "readonly", (1, 1, 1), group="set",

@@ -284,6 +284,15 @@ def _in_script(client) -> bool:
     return isinstance(client, ScriptClient)
 
 
+def full_key_read(client, argv, readonly: bool) -> bool:
+    """ACLUserCheckCmdWithUnrestrictedKeyAccess: BY/GET patterns may read any key (node.security.acl)."""
+    user = getattr(client, "acl_user", None)
+    if user is None or user.unrestricted:
+        return True
+    registry = client.node.acl
+    return registry.has_full_key_read(user, registry.index.lookup(b"sort_ro" if readonly else b"sort"), argv)
+
+
 def _sort_generic(client, argv, readonly: bool):
     desc = alpha = dontsort = False
     limit_start, limit_count = 0, -1
@@ -315,10 +324,14 @@ def _sort_generic(client, argv, readonly: bool):
                 dontsort = True
             elif cluster:
                 raise _BY_CLUSTER
+            elif not full_key_read(client, argv, readonly):
+                raise ErrorReply("ERR BY option of SORT denied due to insufficient ACL permissions.")
             j += 1
         elif opt == b"get" and left >= 1:
             if cluster:
                 raise _GET_CLUSTER
+            if not full_key_read(client, argv, readonly):
+                raise ErrorReply("ERR GET option of SORT denied due to insufficient ACL permissions.")
             gets.append(argv[j + 1])
             j += 1
         else:

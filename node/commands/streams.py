@@ -38,6 +38,7 @@ from node.dispatch import cstr
 from node.engine.stream import ID_MAX, MASK64, Nack, Stream, format_id, parse_id_text
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
 from node.notify import STREAM, notify
+from node.propagation import also_propagate, prevent, rewrite
 from node.resp import NULL_ARRAY, OK, ErrorReply
 
 TYPE_NAMES[Stream] = b"stream"
@@ -363,7 +364,38 @@ def xadd(client, argv):
                 notify(client, STREAM, b"xtrim", key)
     if not created:
         db.touch(key)
-    return b"%d-%d" % (sid >> 64, sid & MASK64)
+    reply = b"%d-%d" % (sid >> 64, sid & MASK64)
+    if client.node.propagation.enabled:
+        # The generated ID, and "~ N" as the exact "= <length left>" (see _rewrite_approx_trim).
+        if maxlen >= 0:
+            rewrite(client, *argv[:3], b"=", b"%d" % stream.length, reply, *argv[6:])
+        else:
+            rewrite(client, argv[0], key, reply, *argv[3:])
+    return reply
+
+
+def _trim_edge_arg(stream: Stream, strategy: str) -> bytes:
+    """streamRewriteTrimArgument: the length left (MAXLEN), or the first ID left, tombstones included (MINID)."""
+    if strategy == "maxlen":
+        return b"%d" % stream.length
+    if stream.nodes:
+        return format_id(stream.nodes[0].ids[0])
+    return format_id(ID_MAX)
+
+
+def _rewrite_approx_trim(argv, new: list, stream: Stream, args: _TrimArgs) -> list:
+    """An approximate trim (``~``, maybe LIMIT) becomes the exact trim of what it actually did.
+
+    A replica's or a reloaded AOF's nodes need not split where ours did, so
+    ``MAXLEN ~ 100`` is propagated as ``MAXLEN = <entries kept>`` and
+    ``MINID ~ x`` as ``MINID = <first ID kept>``, as Redis does.
+    """
+    for p in range(2, args.idpos if args.idpos < len(argv) else len(argv)):
+        if keyword(argv[p]) in (b"maxlen", b"minid") and _cut(argv[p + 1]) == b"~":
+            new[p + 1] = b"="
+            new[p + 2] = _trim_edge_arg(stream, args.strategy)
+            break
+    return new
 
 
 def _xadd_general(client, argv):
@@ -410,7 +442,15 @@ def _xadd_general(client, argv):
         notify(client, STREAM, b"xtrim", key)
     if not created:
         db.touch(key)
-    return format_id(sid)
+    reply = format_id(sid)
+    if client.node.propagation.enabled and (not args.id_given or not args.seq_given or args.approx):
+        new = list(argv)
+        if not args.id_given or not args.seq_given:
+            new[args.idpos] = reply  # "*" or "ms-*": the ID this node generated
+        if args.strategy is not None and args.approx:
+            _rewrite_approx_trim(argv, new, stream, args)
+        rewrite(client, *new)
+    return reply
 
 
 @command("xtrim", -4, "write", (1, 1, 1), group="stream", since="5.0.0",
@@ -429,6 +469,9 @@ def xtrim(client, argv):
     if deleted:
         notify(client, STREAM, b"xtrim", argv[1])
         db.touch(argv[1], deleted)
+        if args.approx and client.node.propagation.enabled:
+            args.idpos = len(argv)
+            rewrite(client, *_rewrite_approx_trim(argv, list(argv), stream, args))
     return deleted
 
 
@@ -510,6 +553,49 @@ def xdel(client, argv):
 
 
 # ------------------------------------------------------------ XREAD, XREADGROUP
+
+
+def _propagate_xclaim(client, key: bytes, group, groupname: bytes, sid_arg: bytes, nack) -> None:
+    """streamPropagateXCLAIM: an idempotent XCLAIM that recreates this PEL entry exactly on a replica."""
+    if not client.node.propagation.enabled:
+        return
+    also_propagate(client, b"XCLAIM", key, groupname, nack.consumer.name, b"0", sid_arg,
+                   b"TIME", b"%d" % nack.delivery_time, b"RETRYCOUNT", b"%d" % nack.delivery_count,
+                   b"FORCE", b"JUSTID", b"LASTID", format_id(group.last_id))
+
+
+def _propagate_group_id(client, key: bytes, group, groupname: bytes) -> None:
+    """streamPropagateGroupID: XGROUP SETID with the group's last ID and read counter."""
+    if not client.node.propagation.enabled:
+        return
+    also_propagate(client, b"XGROUP", b"SETID", key, groupname, format_id(group.last_id),
+                   b"ENTRIESREAD", b"%d" % group.entries_read)
+
+
+def _propagate_group_read(client, key, group, groupname, consumer, entries, noack, history, created) -> None:
+    """What an XREADGROUP read of one stream replicates as (Redis 7.0.15).
+
+    A new consumer is announced only with NOACK (otherwise the XCLAIMs create
+    it); each entry delivered with ``>`` becomes an XCLAIM, or with NOACK the
+    group's new last ID an XGROUP SETID. History reads replicate nothing.
+    """
+    if not client.node.propagation.enabled:
+        return
+    if created and noack:
+        also_propagate(client, b"XGROUP", b"CREATECONSUMER", key, groupname, consumer.name)
+    if history or not entries:
+        return
+    if noack:
+        _propagate_group_id(client, key, group, groupname)
+        return
+    pel = group.pel
+    for entry in entries:
+        sid_text = entry[0]
+        parsed = parse_id_text(sid_text, 0, True)
+        also_propagate(client, b"XCLAIM", key, groupname, consumer.name, b"0", sid_text,
+                       b"TIME", b"%d" % pel[parsed[0]].delivery_time,
+                       b"RETRYCOUNT", b"%d" % pel[parsed[0]].delivery_count,
+                       b"FORCE", b"JUSTID", b"LASTID", sid_text)
 
 
 def _xread_keys(argv) -> list:
@@ -663,9 +749,12 @@ def _xread(client, argv, xreadgroup: bool):
             start = (gt + 1) & ID_MAX
             if groups:
                 # Redis 7.0 looks the consumer up (or creates it) only when it serves it.
+                created = groups[idx].consumer(consumername) is None
                 consumer = _lookup_or_create_consumer(client, groups[idx], consumername, key)
                 entries = _read_from_group(client, stream, groups[idx], consumer, start, count, noack, history)
                 db.dirty += 1
+                _propagate_group_read(client, key, groups[idx], groupname, consumer, entries, noack, history,
+                                      created)
             else:
                 entries = [_entry(sid, fv) for sid, fv in stream.range(start, ID_MAX, count)]
             results.append((key, entries))
@@ -715,9 +804,11 @@ def _serve_blocked(client, argv, keys, streams_arg, nstreams, count, noack, grou
         return block_on_keys(client, argv, keys, 0, NULL_ARRAY)
     start = (gt + 1) & ID_MAX
     if groupname is not None:
+        created = group.consumer(consumername) is None
         consumer = _lookup_or_create_consumer(client, group, consumername, key)
         entries = _read_from_group(client, stream, group, consumer, start, count, noack, False)
         db.dirty += 1
+        _propagate_group_read(client, key, group, groupname, consumer, entries, noack, False, created)
     else:
         entries = [_entry(sid, fv) for sid, fv in stream.range(start, ID_MAX, count)]
     return _streams_reply(client, [(key, entries)])
@@ -744,6 +835,7 @@ def xread(client, argv):
                     "O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to "
                     "serve the N clients blocked on the stream getting new data.")
 def xreadgroup(client, argv):
+    prevent(client)  # never replicated as sent: XCLAIM / XGROUP SETID / CREATECONSUMER instead
     return _xread(client, argv, True)
 
 
@@ -1043,6 +1135,7 @@ def xclaim(client, argv):
             break
         ids.append(parsed[0])
         j += 1
+    id_args = argv[5:j]
     now = db.now()
     force = justid = False
     retrycount = -1
@@ -1070,9 +1163,12 @@ def xclaim(client, argv):
         else:
             raise ErrorReply(f"ERR Unrecognized XCLAIM option '{cstr(argv[j])}'")
         j += 1
+    prevent(client)  # replicated as one idempotent XCLAIM per entry, or XGROUP SETID
+    propagate_last_id = False
     if last_id > group.last_id:
         group.last_id = last_id
         db.dirty += 1
+        propagate_last_id = True
     if deliverytime != -1:
         if deliverytime < 0 or deliverytime > now:
             deliverytime = now
@@ -1081,12 +1177,14 @@ def xclaim(client, argv):
     consumer = None  # Redis 7.0 looks it up (or creates it) only once something is claimed
     out = []
     pel = group.pel
-    for sid in ids:
+    for sid, sid_arg in zip(ids, id_args):
         nack = pel.get(sid)
         fv = stream.get(sid)
         if fv is None:
             if nack is not None:
                 # The entry is gone from the stream: drop it from the PEL too.
+                _propagate_xclaim(client, argv[1], group, argv[2], sid_arg, nack)
+                propagate_last_id = False
                 del pel[sid]
                 del nack.consumer.pel[sid]
                 db.dirty += 1
@@ -1112,6 +1210,10 @@ def xclaim(client, argv):
             nack.delivery_count += 1
         out.append(format_id(sid) if justid else _entry(sid, fv))
         db.dirty += 1
+        _propagate_xclaim(client, argv[1], group, argv[2], sid_arg, nack)
+        propagate_last_id = False
+    if propagate_last_id:
+        _propagate_group_id(client, argv[1], group, argv[2])
     return out
 
 
@@ -1164,6 +1266,7 @@ def xautoclaim(client, argv):
         nack = pel[sid]
         fv = stream.get(sid)
         if fv is None:
+            _propagate_xclaim(client, argv[1], group, argv[2], format_id(sid), nack)
             del pel[sid]
             del nack.consumer.pel[sid]
             deleted.append(format_id(sid))
@@ -1185,6 +1288,8 @@ def xautoclaim(client, argv):
         claimed.append(format_id(sid) if justid else _entry(sid, fv))
         count -= 1
         db.dirty += 1
+        _propagate_xclaim(client, argv[1], group, argv[2], format_id(sid), nack)
+    prevent(client)  # replicated as the XCLAIMs above
     return [format_id(next_id), claimed, deleted]
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from node.commands.args import NOT_FLOAT, NOT_INTEGER, SYNTAX_ERROR, WRONGTYPE, parse_int
 from node.commands.table import command
 from node.notify import GENERIC, STRING, notify
+from node.propagation import rewrite
 from node.resp import OK, ErrorReply
 from node.resp.parser import string2ll
 
@@ -172,6 +173,14 @@ def set_(client, argv):
     if when is not None:
         db.set_expire(key, when)
         notify(client, GENERIC, b"expire", key)
+    if not client.node.propagation.enabled:
+        pass
+    elif when is not None and expire_unit != b"pxat":
+        # EX/PX/EXAT: the whole command becomes SET key value PXAT <absolute ms>.
+        rewrite(client, b"SET", key, argv[2], b"PXAT", b"%d" % when)
+    elif want_get:
+        # GET changes nothing a replica needs: propagated without it (any spelling, cut at NUL).
+        rewrite(client, *argv[:3], *(a for a in argv[3:] if keyword(a) != b"get"))
     if want_get:
         return None if old is None else bytes(old)
     return OK
@@ -198,6 +207,8 @@ def _set_with_expire(client, argv, unit_ms: int, name: str):
     notify(client, STRING, b"set", key)
     db.set_expire(key, when)
     notify(client, GENERIC, b"expire", key)
+    if client.node.propagation.enabled:
+        rewrite(client, b"SET", key, argv[3], b"PXAT", b"%d" % when)
     return OK
 
 
@@ -220,6 +231,7 @@ def getset(client, argv):
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])
     notify(client, STRING, b"set", argv[1])
+    rewrite(client, b"SET", argv[1], argv[2])  # Redis 7.0 propagates GETSET as SET
     return old
 
 
@@ -231,6 +243,8 @@ def getdel(client, argv):
     if value is not None:
         db.delete(argv[1])
         notify(client, GENERIC, b"del", argv[1])
+        if client.node.propagation.enabled:
+            rewrite(client, b"UNLINK" if client.node.config["lazyfree-lazy-user-del"] else b"DEL", argv[1])
     return value
 
 
@@ -262,15 +276,20 @@ def getex(client, argv):
     if expire_unit is not None:
         unit_ms, relative = _EXPIRE_UNITS[expire_unit]
         when = absolute_expire_ms(db, parse_int(expire_arg), unit_ms, relative, "getex")
+        # GETEX never propagates as sent: DEL/UNLINK, PEXPIREAT or PERSIST.
         if not relative and when <= db.now():
             db.delete(key)
             notify(client, GENERIC, b"del", key)
+            if client.node.propagation.enabled:
+                rewrite(client, b"UNLINK" if client.node.config["lazyfree-lazy-expire"] else b"DEL", key)
         else:
             db.set_expire(key, when)
             notify(client, GENERIC, b"expire", key)
+            rewrite(client, b"PEXPIREAT", key, b"%d" % when)
     elif persist:
         if db.persist(key):
             notify(client, GENERIC, b"persist", key)
+            rewrite(client, b"PERSIST", key)
     return value
 
 
@@ -509,6 +528,8 @@ def incrbyfloat(client, argv):
     text = ld_format(total)
     db.set(key, text, keep_ttl=True)
     notify(client, STRING, b"incrbyfloat", key)
+    # The result, not the increment: float formatting can never differ on replay.
+    rewrite(client, b"SET", key, text, b"KEEPTTL")
     return text
 
 

@@ -102,6 +102,14 @@ def exec_(client, argv):
     client.deny_blocking = True
     try:
         for cmd, args in queued:
+            user = client.acl_user
+            if user is not None and not user.unrestricted:  # rules may have changed since queueing
+                denied = node.acl.exec_denial(client, cmd, args)
+                if denied is not None:
+                    from node.dispatch import reply_error
+
+                    reply_error(client, denied)
+                    continue
             call(client, cmd, args)
     finally:
         client.deny_blocking = False

@@ -40,6 +40,7 @@ from node.engine.listvalue import rank_range
 from node.engine.values import COPIERS, ENCODINGS, TYPE_NAMES
 from node.engine.zset import ZSet, parse_lex_bound
 from node.notify import GENERIC, ZSET, notify
+from node.propagation import rewrite
 from node.resp import NULL_ARRAY, ErrorReply
 from node.resp.parser import string2ll
 
@@ -822,7 +823,9 @@ def zmpop(client, argv):
     key, z = _first_zset(client, keys)
     if z is None:
         return NULL_ARRAY
-    return _mpop_reply(key, _pop(client, key, z, count, reverse))
+    pairs = _pop(client, key, z, count, reverse)
+    rewrite(client, b"ZPOPMAX" if reverse else b"ZPOPMIN", key, b"%d" % len(pairs))
+    return _mpop_reply(key, pairs)
 
 
 def _blocking_pop(client, argv, keys, reverse: bool, count: int, deadline: int, mpop: bool):
@@ -849,8 +852,11 @@ def _blocking_pop(client, argv, keys, reverse: bool, count: int, deadline: int, 
         if z is None:
             return block_on_keys(client, argv, keys, deadline, NULL_ARRAY)
     pairs = _pop(client, key, z, count, reverse)
+    # Replicated as the non-blocking pop: ZPOPMIN/ZPOPMAX key [<members popped> for BZMPOP].
     if mpop:
+        rewrite(client, b"ZPOPMAX" if reverse else b"ZPOPMIN", key, b"%d" % len(pairs))
         return _mpop_reply(key, pairs)
+    rewrite(client, b"ZPOPMAX" if reverse else b"ZPOPMIN", key)
     (member, score), = pairs
     return [key, member, score]
 

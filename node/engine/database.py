@@ -70,6 +70,10 @@ class Database:
         "avg_ttl",
         "hits",
         "misses",
+        "expire_policy",
+        "access",
+        "lru_now",
+        "lfu",
     )
 
     def __init__(self, index: int, clock) -> None:
@@ -92,6 +96,16 @@ class Database:
         #: Read lookups that found / did not find a key (INFO keyspace_hits/misses).
         self.hits = 0
         self.misses = 0
+        #: What finding an expired key does (node.replication sets it on a replica):
+        #: 0 delete it (a primary); 1 report it missing but keep it (a replica's
+        #: clients: the primary's DEL will come); 2 see it (the replica's master client).
+        self.expire_policy = 0
+        #: Per-key access metadata (node.memory.lfu): key -> LRU stamp, or LFU
+        #: stamp when ``lfu`` (the LFU update function) is set. None while
+        #: not tracked: then the hot path pays one attribute test.
+        self.access: dict | None = None
+        self.lru_now = 0  # the LRU clock, refreshed by the cron (node.memory)
+        self.lfu = None
 
     # ------------------------------------------------------------------ time
 
@@ -107,9 +121,13 @@ class Database:
         value = self.dicts[slot].get(key)
         if value is not None and self.volatile:
             when = self.expires[slot].get(key)
-            if when is not None and when < self.now():
-                self._expire(slot, key)
+            if when is not None and when < self.now() and self._expire(slot, key):
                 return None
+        if self.access is not None and value is not None:
+            if self.lfu is None:
+                self.access[key] = self.lru_now
+            else:
+                self.lfu(self.access, key, False)
         return value
 
     def lookup_read(self, key: bytes):
@@ -125,11 +143,15 @@ class Database:
             return None
         if self.volatile:
             when = self.expires[slot].get(key)
-            if when is not None and when < self.clock.now():
-                self._expire(slot, key)
+            if when is not None and when < self.clock.now() and self._expire(slot, key):
                 self.misses += 1
                 return None
         self.hits += 1
+        if self.access is not None:
+            if self.lfu is None:
+                self.access[key] = self.lru_now
+            else:
+                self.lfu(self.access, key, False)
         return value
 
     def exists(self, key: bytes) -> bool:
@@ -152,6 +174,11 @@ class Database:
         before = len(d)
         d[key] = value
         self.size += len(d) - before
+        if self.access is not None:
+            if self.lfu is None:
+                self.access[key] = self.lru_now
+            else:
+                self.lfu(self.access, key, len(d) != before)
         if self.volatile and not keep_ttl:
             exp = self.expires[slot]
             if key in exp:
@@ -187,8 +214,7 @@ class Database:
             return False
         if self.volatile:
             when = self.expires[slot].get(key)
-            if when is not None and when < self.now():
-                self._expire(slot, key)
+            if when is not None and when < self.now() and self._expire(slot, key):
                 return False
         self._remove(slot, key)
         self.dirty += 1
@@ -242,14 +268,22 @@ class Database:
         self.volatile = 0
         self.volatile_slots = set()
         self.avg_ttl = 0
+        if self.access is not None:
+            self.access = {}
         return removed
 
     def swap_contents(self, other: "Database") -> None:
         """Exchange all keys with ``other`` (SWAPDB); indexes stay put."""
-        for name in ("dicts", "expires", "size", "volatile", "volatile_slots", "avg_ttl"):
+        tracked = (self.access is not None, other.access is not None)
+        for name in ("dicts", "expires", "size", "volatile", "volatile_slots", "avg_ttl", "access"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)
+        # Access stamps follow the keys; whether they are tracked stays with the database.
+        if tracked[0] and self.access is None:
+            self.access = {}
+        if tracked[1] and other.access is None:
+            other.access = {}
 
     # -------------------------------------------------------------- internals
 
@@ -259,6 +293,8 @@ class Database:
         self.size -= 1
         if not d:
             self.dicts[slot] = EMPTY
+        if self.access is not None:
+            self.access.pop(key, None)
         if self.volatile and key in self.expires[slot]:
             self._drop_expire(slot, key)
 
@@ -270,12 +306,17 @@ class Database:
             self.expires[slot] = EMPTY
             self.volatile_slots.discard(slot)
 
-    def _expire(self, slot: int, key: bytes) -> None:
+    def _expire(self, slot: int, key: bytes) -> bool:
+        """An expired key was found: delete it; True if it now counts as missing (see ``expire_policy``)."""
+        policy = self.expire_policy
+        if policy:
+            return policy == 1
         self._remove(slot, key)
         if self.on_expire is not None:
             self.on_expire(self, key)
         if self.on_modify is not None:
             self.on_modify(self, key)
+        return True
 
     # ------------------------------------------------------------- iteration
 
@@ -361,7 +402,9 @@ class Database:
 
         Expired keys met on the way are deleted, as RANDOMKEY does in Redis.
         """
+        tries = 100 if self.expire_policy else -1  # a replica keeps expired keys: do not spin forever
         while self.size:
+            tries -= 1
             target = rng.randrange(self.size)
             for slot, d in enumerate(self.dicts):
                 n = len(d)
@@ -370,8 +413,7 @@ class Database:
                         if i == target:
                             break
                     when = self.expires[slot].get(key) if self.volatile else None
-                    if when is not None and when < self.now():
-                        self._expire(slot, key)
+                    if when is not None and when < self.now() and tries != 0 and self._expire(slot, key):
                         break
                     return key
                 target -= n

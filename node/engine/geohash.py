@@ -236,8 +236,12 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     lat2r = lat2 * _D_R
     lon2r = lon2 * _D_R
     try:
-        u = _fsin((lat2r - lat1r) / 2)
         v = _fsin((lon2r - lon1r) / 2)
+        if v == 0.0:
+            # Same longitude: Redis 7.0 takes the plain latitude arc (geohashGetLatDistance),
+            # which can differ from the haversine formula in the last digit.
+            return EARTH_RADIUS_IN_METERS * abs(lat2r - lat1r)
+        u = _fsin((lat2r - lat1r) / 2)
         return _TWO_R * _fasin(_fsqrt(u * u + _fcos(lat1r) * _fcos(lat2r) * v * v))
     except ValueError:  # infinities or an argument just past 1: C gives NaN where Python raises
         u = _sin((lat2r - lat1r) / 2)
@@ -319,7 +323,10 @@ def collect_points(pairs, found: list, limit: int, lon: float, lat: float, radiu
             u = _fsin((lat2r - lat1r) / 2)
             v = _fsin((x * _D_R - lon1r) / 2)
             try:
-                d = _TWO_R * _fasin(_fsqrt(u * u + cos1 * _fcos(lat2r) * v * v))
+                if v == 0.0:  # same longitude: the latitude arc, as distance() explains
+                    d = EARTH_RADIUS_IN_METERS * abs(lat2r - lat1r)
+                else:
+                    d = _TWO_R * _fasin(_fsqrt(u * u + cos1 * _fcos(lat2r) * v * v))
             except ValueError:
                 d = _NAN
             if d > radius_m:

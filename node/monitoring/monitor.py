@@ -86,6 +86,8 @@ def redacted_argv(cmd, argv: list) -> list:
             else:
                 break  # KEYS (the rest are keys) or a syntax error
         return out
+    if name == "acl|setuser":  # every argument from the username on
+        return argv[:2] + [REDACTED] * (len(argv) - 2)
     if name == "config|set":
         from node.config import DIRECTIVES
 

@@ -437,8 +437,8 @@ class Snapshots:
 
     def bgsave(self) -> bool:
         """rdbSaveBackground: fork a child that writes the snapshot; False if it could not start."""
-        if self.child_pid is not None:
-            return False
+        if self.child_pid is not None or getattr(getattr(self.node, "aof", None), "child_pid", None) is not None:
+            return False  # one child at a time: an AOF rewrite is running (node.persistence.aof)
         node = self.node
         self.saves += 1
         self.dirty_before_bgsave = node.dirty
@@ -479,24 +479,7 @@ class Snapshots:
         """The forked child: write the snapshot, report, and leave with os._exit (never back into trio)."""
         code = 1
         try:
-            os.close(read_fd)
-            gc.disable()
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
-                signal.signal(signum, signal.SIG_DFL)
-            try:
-                signal.set_wakeup_fd(-1)
-            except (ValueError, OSError):
-                pass
-            logger = self.node.logger
-            keep = {0, 1, 2, info_fd}
-            stream = getattr(logger, "_stream", None)
-            try:
-                keep.add(stream.fileno())
-            except (AttributeError, OSError, ValueError):
-                pass
-            _close_fds_except(keep)
-            logger._pid = os.getpid()
-            logger.role = "C"
+            prepare_forked_child(self.node.logger, read_fd, info_fd)
             code = self._child_save(info_fd)
         except BaseException:
             code = 1
@@ -646,6 +629,8 @@ class Snapshots:
         if self.child_pid is not None:
             self.check_child()
             return
+        if getattr(getattr(self.node, "aof", None), "child_pid", None) is not None:
+            return  # an AOF rewrite child runs: no save point fires (hasActiveChildProcess)
         points = self.node.config["save"]
         if not points and not self.bgsave_scheduled:
             return
@@ -678,6 +663,8 @@ class Snapshots:
         if self.child_pid is not None:
             log.warning("There is a child saving an .rdb. Killing it!")
             self.kill_child(wait=True)
+        if getattr(node, "aof", None) is not None:
+            node.aof.shutdown()  # kill a rewrite child, write and fsync the AOF buffer
         if (node.config["save"] and "nosave" not in flags) or "save" in flags:
             log.notice("Saving the final RDB snapshot before exiting.")
             if not self.save():
@@ -709,7 +696,11 @@ class Snapshots:
             from node.resp import ErrorReply
 
             error = ErrorReply(MISCONF)
+        elif getattr(node, "aof", None) is not None:
+            error = node.aof.write_error()  # -MISCONF Errors writing to the AOF file: ...
         if (error is None) == (getattr(node, "disk_error", None) is None):
+            if error is not None:
+                node.disk_error = error
             return
         node.disk_error = error
         if error is not None and not self._gate_installed:
@@ -743,7 +734,7 @@ class Snapshots:
 
             discard_transaction(client)
             cmd.rejected_calls += 1
-            reply_error(client, ErrorReply("EXECABORT Transaction discarded because of: " + MISCONF))
+            reply_error(client, ErrorReply("EXECABORT Transaction discarded because of: " + error.message))
             return True
         if not cmd.is_write and name != "ping":
             return False
@@ -830,6 +821,9 @@ class Snapshots:
         """
         if hasattr(signal, "SIGXFSZ"):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        aof = getattr(self.node, "aof", None)
+        if aof is not None:
+            return aof.startup()  # the AOF manifest; with appendonly yes the AOF is loaded instead of the RDB
         return self.load()
 
     def load(self, path: str | None = None) -> bool:
@@ -885,6 +879,28 @@ def _strtol(data: bytes) -> int:
         return int(text[:end])
     except ValueError:
         return 0
+
+
+def prepare_forked_child(logger, read_fd: int, info_fd: int) -> None:  # pragma: no cover - child process
+    """First steps of a fork child (BGSAVE, BGREWRITEAOF): drop the parent's signal handling and trio's
+    wakeup fd, close every inherited descriptor but the log and the info pipe, and log as role "C"."""
+    os.close(read_fd)
+    gc.disable()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    keep = {0, 1, 2, info_fd}
+    stream = getattr(logger, "_stream", None)
+    try:
+        keep.add(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+    _close_fds_except(keep)
+    logger._pid = os.getpid()
+    logger.role = "C"
 
 
 def _close_fds_except(keep: set[int]) -> None:  # pragma: no cover - child process

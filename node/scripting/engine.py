@@ -40,6 +40,7 @@ LOAD_TIMEOUT_MS = 500
 # with Lua's 'not enough memory' (Redis has no cap).
 LUA_MAX_MEMORY = 1 << 30
 
+_OOM_EXEMPT = frozenset((b"allow-oom", b"no-writes"))
 FLAG_NAMES = (b"no-writes", b"allow-oom", b"allow-stale", b"no-cluster", b"allow-cross-slot-keys")
 # Shebang flags EVAL accepts (Redis's scripts_flags_def).
 _EVAL_FLAGS = FLAG_NAMES
@@ -253,6 +254,7 @@ class Scripting:
         self.node = node
         self.rand_state = 0x1234ABCD330E  # rand48's default seed, as redisLrand48 starts
         self.running: RunContext | None = None
+        self.allow_oom = False  # the running script declared allow-oom (node.memory's OOM checks)
         self.loading: LoadContext | None = None
         self.scripts: dict[bytes, Script] = {}
         self.libraries: dict[bytes, Library] = {}
@@ -353,9 +355,17 @@ class Scripting:
         arity = cmd.arity
         if (len(argv) != arity) if arity > 0 else (len(argv) < -arity):
             return self._script_error(state, "Wrong number of args calling Redis command from script", cmd)
+        caller_user = getattr(ctx.caller, "acl_user", None)
+        if caller_user is not None and not caller_user.unrestricted:  # scriptVerifyACL
+            refusal = self.node.acl.script_refusal(ctx.caller, cmd, argv, ctx.argv[0] if ctx.argv else b"eval")
+            if refusal is not None:
+                return self._script_error(state, refusal, cmd)
         if cmd.is_write:
             if ctx.read_only:
                 return self._script_error(state, "Write commands are not allowed from read-only scripts.", cmd)
+            if not ctx.write_dirty and self.node.memory.oom and "denyoom" in cmd.flags and not self.allow_oom:
+                # scriptVerifyOOM: the node was out of memory when the script began (node.memory)
+                return self._script_error(state, "-OOM command not allowed when used memory > 'maxmemory'.", cmd)
             ctx.write_dirty = True
         sclient = ctx.sclient
         if self.node.cluster is not None:
@@ -435,9 +445,16 @@ class Scripting:
         if argv is None:
             return self._error(state, error_text("Lua redis lib command arguments must be strings or integers"),
                                False), True
-        if self._lookup(argv) is None:
+        cmd = self._lookup(argv)
+        if cmd is None:
             return self._error(state, error_text("Invalid command passed to redis.acl_check_cmd()"), False), True
-        return True, False  # Shoal has one user with every permission
+        caller = self.running.caller if self.running is not None else None
+        user = getattr(caller, "acl_user", None)
+        if user is None or user.unrestricted:
+            return True, False
+        from node.security.acl import ACL_OK
+
+        return user.check(cmd, argv)[0] == ACL_OK, False
 
     def interrupt(self) -> bool:
         """The Lua count hook: True stops the script (killed, shut down, or FUNCTION LOAD timeout)."""
@@ -524,6 +541,10 @@ class Scripting:
                 raise ErrorReply("ERR Can not run script on cluster, 'no-cluster' flag is set.")
             if b"no-writes" not in flags and ro:
                 raise ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
+            # A script with flags is denyoom unless allow-oom or no-writes (scriptFlagsToCmdFlags).
+            if self.node.memory.oom and not flags & _OOM_EXEMPT:
+                raise ErrorReply("OOM command not allowed when used memory > 'maxmemory'.")
+        self.allow_oom = not compat and b"allow-oom" in flags
         return ro or (not compat and b"no-writes" in flags)
 
     def run(self, client, argv, fn, keys, args, name: bytes, is_eval: bool, read_only: bool):
