@@ -446,6 +446,10 @@ def test_cluster_replicate_starts_replication_and_replicas_redirect_writes():
             b.execute_command("REPLICAOF", "127.0.0.1", nodes[0].port)
         a.set("{x}2", "after")
         wait_caught_up(a, b)
+        # A node that just joined says CLUSTERDOWN until it has learnt the slot map.
+        while b"cluster_state:ok" not in _call(nodes[1].port, "CLUSTER", "INFO"):
+            assert time.monotonic() < deadline + 20, "the replica's cluster state never became ok"
+            time.sleep(0.05)
         with RawClient(nodes[1].port) as c:
             assert c.call("SET", "{x}3", "v").startswith(b"-MOVED ")
             assert c.call("GET", "{x}1").startswith(b"-MOVED ")
