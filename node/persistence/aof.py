@@ -58,6 +58,9 @@ _LIMIT_MAX_MINUTES = 60
 def _fdatasync(fd: int) -> None:
     (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
+#: The child-info record kind of an AOF rewrite's final copy-on-write size (CHILD_INFO_TYPE_AOF_COW_SIZE).
+_INFO_AOF_COW = 3
+
 
 class _FsyncWorker:
     """Redis's BIO_AOF_FSYNC thread: fsync (and close) descriptors off the event loop."""
@@ -636,7 +639,7 @@ class AppendOnly:
                 logger.notice(f"Successfully created the temporary AOF base file {tmpfile}")
                 cow = _private_dirty()
                 try:
-                    os.write(info_fd, info_struct.pack(3, -1, cow))
+                    os.write(info_fd, info_struct.pack(_INFO_AOF_COW, -1, cow))
                 except OSError:
                     pass
                 logger.notice(f"Fork CoW for AOF rewrite: current {cow >> 20} MB, peak {cow >> 20} MB, "
@@ -648,27 +651,15 @@ class AppendOnly:
             os._exit(code)
 
     def _poll_child_info(self) -> None:
-        from node.persistence.snapshot import _INFO
+        from node.persistence.snapshot import read_child_info
 
         fd = self.child_info_fd
         if fd is None:
             return
-        while True:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            self._child_info_buf += data
-        buf = self._child_info_buf
-        size = _INFO.size
-        usable = len(buf) - len(buf) % size
-        for offset in range(0, usable, size):
-            kind, _keys, cow = _INFO.unpack_from(buf, offset)
-            if kind == 3:
+        records, self._child_info_buf = read_child_info(fd, self._child_info_buf)
+        for kind, _keys, cow in records:
+            if kind == _INFO_AOF_COW:
                 self.last_cow_size = cow
-        self._child_info_buf = buf[usable:]
 
     def check_child(self) -> None:
         pid = self.child_pid

@@ -530,21 +530,8 @@ class Snapshots:
         fd = self.child_info_fd
         if fd is None:
             return
-        while True:
-            try:
-                data = os.read(fd, 4096)
-            except BlockingIOError:
-                break
-            except OSError:
-                break
-            if not data:
-                break
-            self._child_info_buf += data
-        buf = self._child_info_buf
-        size = _INFO.size
-        usable = len(buf) - len(buf) % size
-        for offset in range(0, usable, size):
-            kind, keys, cow = _INFO.unpack_from(buf, offset)
+        records, self._child_info_buf = read_child_info(fd, self._child_info_buf)
+        for kind, keys, cow in records:
             if kind == _INFO_CURRENT:
                 self.save_keys_processed = keys
                 self.current_cow_size = cow
@@ -552,7 +539,6 @@ class Snapshots:
                 self.current_cow_updated = time.monotonic()
             elif kind == _INFO_COW:
                 self.last_cow_size = cow
-        self._child_info_buf = buf[usable:]
 
     def check_child(self) -> None:
         """checkChildrenDone: reap the child if it has exited and account for the result."""
@@ -879,6 +865,22 @@ def _strtol(data: bytes) -> int:
         return int(text[:end])
     except ValueError:
         return 0
+
+
+def read_child_info(fd: int, pending: bytes) -> tuple[list, bytes]:
+    """Drain a fork child's non-blocking info pipe: the complete (kind, keys, cow) records, and the
+    bytes of a record still arriving (fed back in as ``pending`` next time)."""
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # BlockingIOError included: nothing more for now
+            break
+        if not data:
+            break
+        pending += data
+    size = _INFO.size
+    usable = len(pending) - len(pending) % size
+    return [_INFO.unpack_from(pending, offset) for offset in range(0, usable, size)], pending[usable:]
 
 
 def prepare_forked_child(logger, read_fd: int, info_fd: int) -> None:  # pragma: no cover - child process
