@@ -58,6 +58,7 @@ _LIMIT_MAX_MINUTES = 60
 def _fdatasync(fd: int) -> None:
     (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
+
 #: The child-info record kind of an AOF rewrite's final copy-on-write size (CHILD_INFO_TYPE_AOF_COW_SIZE).
 _INFO_AOF_COW = 3
 
