@@ -79,6 +79,8 @@ class ShoalCapture:
         self.clock = FakeClock(start_ms if start_ms is not None else int(time.time() * 1000))
         cfg = Config()
         cfg.load_directive("enable-debug-command", ["yes"])
+        # No save points: FLUSHALL with save points writes dump.rdb into the cwd, as Redis does.
+        cfg.load_directive("save", [""])
         for name, value in config.items():
             cfg.load_directive(name.replace("_", "-"), [str(value)])
         self.node = Node(cfg, wall_clock=self.clock, rng=random.Random(7))
