@@ -7,6 +7,9 @@ Two figures from issue S6, each measured for both engines in the same run:
   ``redis-cli --cluster reshard`` moves ``--migration-slots`` slots (default
   4096) from the first primary to the second. Keys per second = keys that
   were in those slots / wall time of the reshard. Target: Shoal >= 0.5 x Redis.
+  Also shown: ms per slot, and the CPU the three servers used per slot (a
+  figure a busy machine disturbs less than the wall time: redis-cli waits on
+  a round trip per step, so every server's CPU slows the whole reshard).
 * **Other clients during a big-key move.** A standalone source holds a hash
   of ``--big-fields`` fields (default 1,000,000) and MIGRATEs it to another
   server of the same kind while a probe client sends GETs back to back on the
@@ -24,7 +27,7 @@ import subprocess
 import threading
 import time
 
-from bench.procs import BenchServer, free_cluster_port
+from bench.procs import CLK_TCK, BenchServer, free_cluster_port
 from slots import keyslot
 
 __all__ = ["migration_phase", "render_migration"]
@@ -126,6 +129,7 @@ def _reshard(kind: str, keys: int, slots: int, log) -> dict:
             moving.extend(range(lo, hi + 1))
         moving = moving[:slots]
         moved_keys = sum(_cmd(nodes[0].port, "CLUSTER", "COUNTKEYSINSLOT", s) for s in moving)
+        cpu_before = [node.cpu_ticks() for node in nodes]
         start = time.perf_counter()
         done = subprocess.run(
             ["redis-cli", "--cluster", "reshard", f"127.0.0.1:{nodes[0].port}", "--cluster-from", ids[0],
@@ -133,11 +137,14 @@ def _reshard(kind: str, keys: int, slots: int, log) -> dict:
             capture_output=True, text=True, timeout=3600,
         )
         elapsed = time.perf_counter() - start
+        cpu_s = sum(node.cpu_ticks() - before for node, before in zip(nodes, cpu_before)) / CLK_TCK
         if done.returncode != 0:
             return {"error": (done.stdout + done.stderr)[-500:]}
-        run = {"keys_moved": moved_keys, "slots": slots, "seconds": elapsed, "keys_per_s": moved_keys / elapsed}
+        run = {"keys_moved": moved_keys, "slots": slots, "seconds": elapsed, "keys_per_s": moved_keys / elapsed,
+               "ms_per_slot": elapsed * 1000 / slots, "server_cpu_ms_per_slot": cpu_s * 1000 / slots}
         log(f"[migration] {kind:5} reshard {slots} slots / {moved_keys} keys in {elapsed:.2f} s "
-            f"= {run['keys_per_s']:,.0f} keys/s")
+            f"= {run['keys_per_s']:,.0f} keys/s, {run['ms_per_slot']:.2f} ms/slot "
+            f"(servers' CPU {run['server_cpu_ms_per_slot']:.2f} ms/slot)")
         return run
     finally:
         for node in nodes:
@@ -224,7 +231,8 @@ def render_migration(section: dict) -> str:
             lines.append(f"  reshard {kind:5}: ERROR {run['error'][:200]}")
         elif run:
             lines.append(f"  reshard {kind:5}: {run['keys_moved']} keys / {run['slots']} slots in "
-                         f"{run['seconds']:.2f} s = {run['keys_per_s']:,.0f} keys/s")
+                         f"{run['seconds']:.2f} s = {run['keys_per_s']:,.0f} keys/s, "
+                         f"{run['ms_per_slot']:.2f} ms/slot (servers' CPU {run['server_cpu_ms_per_slot']:.2f} ms/slot)")
     for kind in ("redis", "shoal"):
         run = section["big_key"].get(kind, {})
         if "error" in run:

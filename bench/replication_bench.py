@@ -10,10 +10,13 @@ For each kind: a primary gets ``--keys`` string keys (``key:<n>`` -> 16 bytes, t
 loader); a fresh replica of the same kind is started standalone, then ``REPLICAOF`` the primary;
 
 * full sync: wall time from REPLICAOF until the replica's link is up with every key loaded;
+* other clients during the full sync: one more connection sends ``PING`` (1 ms apart) to the primary
+  from REPLICAOF until the link is up; its max and p99 latency (Shoal's primary snapshots in a fork
+  child, as Redis; before that it serialised in-process and every client waited);
 * stream: ``--stream`` SETs pipelined into the primary, then the time until the replica's processed
   offset equals the primary's (from the first SET sent).
 
-Redis's primary runs with ``repl-diskless-sync-delay 0`` (its default 5 s wait would dominate).
+Both primaries run with ``repl-diskless-sync-delay 0`` (the default 5 s wait would dominate).
 Loopback only; servers stopped by PID.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import threading
 import time
 
 from bench.loader import load_keys
@@ -81,29 +85,61 @@ def _pipeline_sets(port: int, count: int, batch: int = 1000) -> None:
                 got += len(chunk)
 
 
+def _pinger(port: int, stop: threading.Event, latencies: list, errors: list) -> None:
+    """PING the primary until ``stop``: each round trip's seconds into ``latencies``."""
+    try:
+        with _connect(port) as s:
+            while not stop.is_set():
+                start = time.perf_counter()
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                got = b""
+                while not got.endswith(b"\r\n"):
+                    chunk = s.recv(64)
+                    if not chunk:
+                        raise ConnectionError("primary closed the PING connection")
+                    got += chunk
+                latencies.append(time.perf_counter() - start)
+                time.sleep(0.001)
+    except Exception as exc:  # noqa: BLE001 - reported in the result
+        errors.append(f"{type(exc).__name__}: {exc}")
+
+
 def measure(kind: str, nkeys: int, nstream: int, timeout: float = 900.0) -> dict:
-    extra = ("--repl-diskless-sync-delay", "0") if kind == "redis" else ()
+    extra = ("--repl-diskless-sync-delay", "0")
     with ServerProcess(kind, *extra) as primary, ServerProcess(kind) as replica:
         load_keys(primary.port, nkeys)
         with _connect(primary.port) as p, _connect(replica.port) as r:
-            start = time.monotonic()
-            _call(r, "REPLICAOF", "127.0.0.1", primary.port)
-            deadline = start + timeout
-            while True:
-                info = _info(r)
-                if info.get("master_link_status") == "up" and int(_call(r, "DBSIZE")[1:-2]) == nkeys:
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError("full sync did not finish")
-                time.sleep(0.005)
-            full_sync_s = time.monotonic() - start
+            stop = threading.Event()
+            latencies: list = []
+            errors: list = []
+            pinger = threading.Thread(target=_pinger, args=(primary.port, stop, latencies, errors), daemon=True)
+            pinger.start()
+            try:
+                start = time.monotonic()
+                _call(r, "REPLICAOF", "127.0.0.1", primary.port)
+                deadline = start + timeout
+                while True:
+                    info = _info(r)
+                    if info.get("master_link_status") == "up" and int(_call(r, "DBSIZE")[1:-2]) == nkeys:
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("full sync did not finish")
+                    time.sleep(0.005)
+                full_sync_s = time.monotonic() - start
+            finally:
+                stop.set()
+                pinger.join(timeout=60)
+            during = sorted(latencies)
+            pings = {"count": len(during), "errors": errors[:3],
+                     "max_ms": during[-1] * 1000 if during else None,
+                     "p99_ms": during[min(len(during) - 1, int(len(during) * 0.99))] * 1000 if during else None}
             stream_s = None
             if nstream:
                 start = time.monotonic()
                 _pipeline_sets(primary.port, nstream)
                 _wait_caught_up(p, r, timeout)
                 stream_s = time.monotonic() - start
-            return {"full_sync_s": full_sync_s, "stream_s": stream_s,
+            return {"full_sync_s": full_sync_s, "stream_s": stream_s, "pings_during_sync": pings,
                     "stream_ops_per_s": nstream / stream_s if stream_s else None}
 
 
@@ -144,6 +180,12 @@ def render_replication(section: dict) -> str:
             lines.append(f"  {label:<22} redis {'-' if rv is None else format(rv, '.3f')}  shoal "
                          f"{'-' if sv is None else format(sv, '.3f')}  ratio "
                          f"{'-' if ratio is None else format(ratio, '.2f')}")
+    for kind, m in (("redis", r), ("shoal", s)):
+        pings = m.get("pings_during_sync") if "error" not in m else None
+        if pings and pings.get("count"):
+            lines.append(f"  other client during the full sync ({kind}): {pings['count']} PINGs, max "
+                         f"{pings['max_ms']:.1f} ms, p99 {pings['p99_ms']:.1f} ms"
+                         + (f", errors {pings['errors']}" if pings["errors"] else ""))
     return "\n".join(lines)
 
 

@@ -13,6 +13,18 @@ redirections: the target is marked IMPORTING, then the source MIGRATING;
 keys go over in MIGRATE batches until GETKEYSINSLOT comes back empty; then
 the target, the source and every other primary are told the new owner
 (SETSLOT NODE). Only loopback addresses are accepted.
+
+A move that fails because its source (or target) failed over -- a
+connection error, MOVED/READONLY from a node that became a replica, SETSLOT
+refused by a replica -- is resumed: ``reshard`` (and ``fix``) wait until
+every reachable node agrees on who serves the slot and that owner is a
+healthy primary, re-read the cluster, and finish the slot from its current
+owner with the same standard flow (IMPORTING/MIGRATING again, MIGRATE with
+REPLACE, SETSLOT NODE everywhere). Later slots of the plan are taken from
+whoever serves them by then. Shoal's new primary has adopted its old
+primary's MIGRATING marks and the target renamed its IMPORTING mark, so
+clients see only ASK/MOVED meanwhile; against real Redis the same resume
+sets the marks afresh.
 """
 
 from __future__ import annotations
@@ -145,6 +157,9 @@ class ClusterView:
             if mine is not None:  # each node is the authority on its own marks
                 node.migrating = mine.migrating
                 node.importing = mine.importing
+        for node in self.nodes.values():
+            if node.id not in self.views:  # a replica's copy of its primary's marks is not the primary's word
+                node.migrating, node.importing = {}, {}
 
     def masters(self) -> list[NodeInfo]:
         return [n for n in self.nodes.values() if n.is_master and not n.failed]
@@ -157,6 +172,13 @@ class ClusterView:
 
     def call(self, node: NodeInfo, *args):
         return self.conn.call(node.host, node.port, *args)
+
+    def owner_seen_by(self, node_id: str, slot: int) -> str | None:
+        """Who serves ``slot`` according to node ``node_id``'s own CLUSTER NODES (None: unknown/unbound)."""
+        for n in self.views.get(node_id, ()):
+            if slot in n.slots:
+                return n.id
+        return None
 
 
 # ---------------------------------------------------------------- output and progress
@@ -264,18 +286,157 @@ def move_slot(view: ClusterView, source: NodeInfo, target: NodeInfo, slot: int, 
             if node in (target, source):
                 raise
             # another primary may be failing: it learns the new owner through gossip
-    source.slots.remove(slot)
-    target.slots.append(slot)
+    if slot in source.slots:
+        source.slots.remove(slot)
+    if slot not in target.slots:
+        target.slots.append(slot)
     return moved
+
+
+# ------------------------------------------------------------ resuming after a failover
+
+#: Error replies that say "the node's role or the slot's owner changed under us" (a failover), not "bad request".
+_RESUMABLE = ("MOVED ", "ASK ", "READONLY ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "LOADING ", "IOERR ")
+_RESUMABLE_ERR = ("only with masters", "not the owner", "already the owner", "is not a master", "don't know about node",
+                  "Unknown node", "connection", "Connection", "timeout", "timed out")
+_MAX_RESUMES = 5
+
+
+def resumable(exc: Exception) -> bool:
+    """Worth resuming after the cluster settles (as opposed to a real error such as BUSYKEY)."""
+    if isinstance(exc, (OSError, ConnectionError)):
+        return True
+    text = str(exc)
+    if text.startswith("ERR Target instance replied with error: "):  # MIGRATE relaying the target's answer
+        text = text[len("ERR Target instance replied with error: "):]
+    return text.startswith(_RESUMABLE) or any(part in text for part in _RESUMABLE_ERR)
+
+
+def settled_view(conn: Conn, addresses: list[str], slot: int, timeout: float) -> ClusterView:
+    """Wait until the cluster has settled around ``slot`` and return a fresh view.
+
+    Settled: a view loads from one of ``addresses``; every node that answered
+    names the same owner for ``slot``; that owner is a primary, not failing,
+    that answered; and no failing node still serves slots (a failover under way).
+    """
+    deadline = time.monotonic() + timeout
+    last = "no node answered"
+    while True:
+        for address in addresses:
+            try:
+                view = ClusterView(conn, address)
+            except (OSError, ConnectionError, RespError) as exc:
+                last = f"{address}: {exc}"
+                continue
+            owners = {view.owner_seen_by(node_id, slot) for node_id in view.views}
+            owner = view.nodes.get(next(iter(owners))) if len(owners) == 1 else None
+            if owner is None:
+                last = f"nodes disagree about slot {slot}: {sorted(map(str, owners))}"
+            elif not owner.is_master or owner.failed or owner.id not in view.views:
+                last = f"slot {slot} owner {owner.id} is not a healthy primary yet"
+            elif any(n.failed and n.slots for n in view.nodes.values()):
+                last = "a failing primary still serves slots"
+            elif not all(_state_ok(view, node) for node in view.masters()):
+                last = "the cluster state is not ok everywhere"
+            else:
+                return view
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the cluster did not settle within {timeout:.0f} s: {last}")
+        time.sleep(0.25)
+
+
+def _state_ok(view: ClusterView, node: NodeInfo) -> bool:
+    try:
+        return "cluster_state:ok" in _text(view.call(node, "CLUSTER", "INFO"))
+    except (OSError, ConnectionError, RespError):
+        return False
+
+
+def _addresses(view: ClusterView, first: list[NodeInfo]) -> list[str]:
+    out = [n.address for n in first]
+    out += [n.address for n in view.nodes.values() if n.address not in out and not n.failed]
+    return out
+
+
+def _primary_of(view: ClusterView, node_id: str) -> NodeInfo:
+    """``node_id`` if it is a primary, else the primary it now follows (it failed over)."""
+    node = view.nodes[node_id]
+    if not node.is_master and node.master_id in view.nodes:
+        node = view.nodes[node.master_id]
+    return node
+
+
+def close_slot(view: ClusterView, target: NodeInfo, slot: int) -> None:
+    """The target already serves ``slot``: tell every primary so (which also clears its marks)."""
+    view.call(target, "CLUSTER", "SETSLOT", slot, "NODE", target.id)
+    for node in view.masters():
+        if node.id == target.id:
+            continue
+        try:
+            view.call(node, "CLUSTER", "SETSLOT", slot, "NODE", target.id)
+        except (OSError, ConnectionError, RespError):
+            pass  # it learns the owner through gossip
+
+
+class Resharder:
+    """Moves slots, resuming each one that a failover interrupts (see the module docstring)."""
+
+    def __init__(self, view: ClusterView, report: Report, args, *, settle: float = 60.0) -> None:
+        self.view = view
+        self.report = report
+        self.args = args
+        self.settle = settle
+        self.resumes = 0
+
+    def move(self, source: NodeInfo, target: NodeInfo, slot: int, *, replace: bool = False) -> int:
+        attempts = 0
+        moved = 0
+        while True:
+            try:
+                return moved + move_slot(self.view, source, target, slot, batch=self.args.pipeline,
+                                         timeout_ms=self.args.timeout, replace=replace or attempts > 0)
+            except (OSError, ConnectionError, RespError) as exc:
+                if not resumable(exc) or attempts >= _MAX_RESUMES:
+                    raise
+                attempts += 1
+                self.resumes += 1
+                self.report.say(f"slot {slot}: {exc!s:.200}; waiting for the cluster to settle, then resuming")
+                view = settled_view(self.view.conn, _addresses(self.view, [target, source]), slot, self.settle)
+                self.view = view
+                target = _primary_of(view, target.id)
+                owner_id = view.owner_seen_by(target.id, slot)
+                if owner_id == target.id:
+                    close_slot(view, target, slot)
+                    self.report.say(f"slot {slot}: already served by {target.id}; closed")
+                    return moved
+                source = view.nodes[owner_id]
+                self.report.say(f"slot {slot}: resuming from {source.id} ({source.address})")
+
+    def current(self, source: NodeInfo, target: NodeInfo, slot: int) -> tuple[NodeInfo, NodeInfo]:
+        """The plan's nodes as the current view knows them (after a resume, the slot's current owner)."""
+        view = self.view
+        target = _primary_of(view, target.id) if target.id in view.nodes else target
+        node = view.nodes.get(source.id)
+        if node is None or not node.is_master or node.failed or slot not in node.slots:
+            owner = view.owner_seen_by(target.id, slot)
+            if owner is not None and owner in view.nodes:
+                return view.nodes[owner], target
+        return node or source, target
 
 
 def _move_many(view: ClusterView, plan: list[tuple[NodeInfo, NodeInfo, int]], report: Report, args) -> dict:
     keys = 0
+    mover = Resharder(view, report, args)
     for done, (source, target, slot) in enumerate(plan, 1):
-        keys += move_slot(view, source, target, slot, batch=args.pipeline, timeout_ms=args.timeout,
-                          replace=args.replace)
+        if mover.view is not view:
+            source, target = mover.current(source, target, slot)
+        if source.id == target.id:
+            close_slot(mover.view, target, slot)  # moved already (finished by a resume)
+        else:
+            keys += mover.move(source, target, slot, replace=args.replace)
         report.progress(done, len(plan), "slots moved")
-    return {"slots_moved": len(plan), "keys_moved": keys}
+    return {"slots_moved": len(plan), "keys_moved": keys, "resumed": mover.resumes}
 
 
 def _find(view: ClusterView, node_id: str) -> NodeInfo:
@@ -480,18 +641,30 @@ def cmd_failover(args, conn: Conn, report: Report) -> int:
 def cmd_fix(args, conn: Conn, report: Report) -> int:
     view = ClusterView(conn, args.address)
     fixed_open = []
-    for slot in sorted({slot for n in view.nodes.values() for slot in (*n.migrating, *n.importing)}):
-        migrating = [n for n in view.nodes.values() if slot in n.migrating]
-        importing = [n for n in view.nodes.values() if slot in n.importing]
+    open_slots = sorted({slot for n in view.nodes.values() for slot in (*n.migrating, *n.importing)})
+    if open_slots:
+        # A failover may be under way (the usual reason slots stay open): let it finish first.
+        try:
+            view = settled_view(conn, [args.address] + _addresses(view, []), open_slots[0], args.settle)
+        except TimeoutError as exc:
+            report.say(f"shoal: {exc}; fixing with what is known")
+        open_slots = sorted({slot for n in view.nodes.values() for slot in (*n.migrating, *n.importing)})
+    mover = Resharder(view, report, args, settle=args.settle)
+    for slot in open_slots:
+        view = mover.view
+        migrating = [n for n in view.nodes.values() if slot in n.migrating and n.id in view.views]
+        importing = [n for n in view.nodes.values() if slot in n.importing and n.id in view.views]
         owner_id = view.owner_of().get(slot)
         owner = view.nodes.get(owner_id) if owner_id else (migrating[0] if migrating else None)
-        if owner is not None and importing:
-            target = importing[0]
-            move_slot(view, owner, target, slot, batch=args.pipeline, timeout_ms=args.timeout, replace=True)
+        if owner is not None and importing and importing[0].id != owner.id:
+            mover.move(owner, importing[0], slot, replace=True)
+        elif owner is not None and importing:
+            close_slot(view, owner, slot)  # the importing node already serves it: tell everyone
         else:
             for node in migrating + importing:
                 view.call(node, "CLUSTER", "SETSLOT", slot, "STABLE")
         fixed_open.append(slot)
+    view = mover.view
     owners = view.owner_of()
     uncovered = [slot for slot in range(SLOT_COUNT) if slot not in owners]
     covered = 0
@@ -536,6 +709,8 @@ def build_parser(sub) -> None:
         p.add_argument("--timeout", type=int, default=60000, help="MIGRATE timeout in ms")
         p.add_argument("--pipeline", type=int, default=10, help="keys per MIGRATE")
         p.add_argument("--replace", action="store_true", help="overwrite keys that already exist on the target")
+        p.add_argument("--settle", type=float, default=60.0,
+                       help="seconds to wait for a failover to finish before resuming a move")
 
     p = sub.add_parser("create", help="form a cluster from empty nodes")
     p.add_argument("addresses", nargs="+")

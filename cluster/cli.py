@@ -4,6 +4,8 @@
              [--host 127.0.0.1] [--dir var] [--standalone]
     shoal status [--port 7000] [--host 127.0.0.1]
     shoal down [--dir var]
+    shoal stop --node HOST:PORT [--dir var] [--wait 60]
+    shoal restart --node HOST:PORT [--dir var] [--wait 60]
     shoal chaos list | run SCENARIO [--engine shoal|redis] [--nodes 6] [--time 20] [--seed N]
 
 ``up`` starts ``primaries * (1 + replicas)`` shoal-server processes on
@@ -14,6 +16,24 @@ for the replicas, and waits until every node reports ``cluster_state:ok`` and
 all agree on the slot map. If the nodes come back from their nodes.conf
 (a restart), it only waits for them. ``down`` stops every node under
 ``<dir>`` by the PID it wrote, and waits for each to exit.
+
+``stop`` stops one node of such a cluster without losing acknowledged writes:
+if it is a primary serving slots with a healthy replica (link up, not
+failing), it first runs a coordinated manual failover -- ``CLUSTER FAILOVER``
+on the replica with the highest replication offset: the primary pauses its
+writers, the replica catches up to the last byte and takes the slots, the
+paused writers get MOVED -- and waits until the roles have switched (the
+replica a primary, the old primary a replica of it). Then the node gets
+SIGTERM by the PID in its pid file and ``stop`` waits for it to exit. A
+replica, a primary without a healthy replica, or a standalone node is just
+stopped. ``restart`` does the same and starts the node again in its
+directory with the same node timeout; it rejoins from its nodes.conf (a
+demoted primary comes back as a replica of its successor) and ``restart``
+waits until its replication link is up and the cluster is ok.
+
+Nodes are started with ``repl-diskless-sync-delay 0``: a restarted node's
+full sync starts at once instead of after Redis's default 5 s wait for other
+replicas (a local cluster rarely has two replicas asking together).
 """
 
 from __future__ import annotations
@@ -59,7 +79,7 @@ def _start_node(args, port: int, cluster: bool) -> subprocess.Popen:
         sys.executable, "-m", "node.main",
         "--port", str(port), "--bind", args.host, "--dir", str(node_dir),
         "--logfile", str(node_dir / "shoal.log"), "--pidfile", str(node_dir / "shoal.pid"),
-        "--save", "",
+        "--save", "", "--repl-diskless-sync-delay", "0",
     ]
     if cluster:
         argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -177,19 +197,23 @@ def _stop_ports(base: str, ports: list[int] | None = None) -> list[tuple[int, in
             continue
         stopped.append((port, pid))
     for port, pid in stopped:
-        for _ in range(200):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            print(f"Process {pid} (port {port}) did not exit within 10 s after SIGTERM; sending SIGKILL.")
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _await_exit_or_kill(pid, port, 10)
     return stopped
+
+
+def _await_exit_or_kill(pid: int, port: int, seconds: int) -> None:
+    """Wait for a node sent SIGTERM to exit; SIGKILL it after ``seconds``."""
+    for _ in range(seconds * 20):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    print(f"Process {pid} (port {port}) did not exit within {seconds} s after SIGTERM; sending SIGKILL.")
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def cmd_down(args) -> int:
@@ -198,6 +222,142 @@ def cmd_down(args) -> int:
         print(f"No running nodes under {Path(args.dir).resolve()}.")
     for port, pid in stopped:
         print(f"Stopped the node on port {port} (pid {pid}).")
+    return 0
+
+
+def _split_node(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--node must be HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _repl_info(host: str, port: int) -> dict[str, str]:
+    text = _text(_call(host, port, "INFO", "replication"))
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def _role(host: str, port: int) -> str:
+    try:
+        return _text(_call(host, port, "ROLE", timeout=1.0)[0])
+    except (OSError, RespError, ConnectionError, IndexError):
+        return "?"
+
+
+def _best_replica(host: str, port: int) -> tuple[str, int] | None:
+    """The healthy replica of the primary at host:port with the highest offset, or None.
+
+    None too when the node is a replica, serves no slots, or is not in cluster mode."""
+    try:
+        nodes = _nodes(host, port)
+    except RespError:
+        return None  # standalone
+    me = next((f for f in nodes if "myself" in f[2].split(",")), None)
+    if me is None or "master" not in me[2].split(",") or len(me) <= 8:
+        return None
+    best, best_offset = None, -1
+    for f in nodes:
+        flags = f[2].split(",")
+        if f[3] != me[0] or "slave" not in flags or "fail" in flags or "fail?" in flags or f[7] != "connected":
+            continue
+        rhost, _, rport = f[1].split("@")[0].rpartition(":")
+        try:
+            info = _repl_info(rhost, int(rport))
+        except (OSError, RespError, ConnectionError, ValueError):
+            continue
+        if info.get("master_link_status") != "up":
+            continue
+        offset = int(info.get("slave_repl_offset", "-1"))
+        if offset > best_offset:
+            best, best_offset = (rhost, int(rport)), offset
+    return best
+
+
+def _pid_of(base: str, port: int) -> int | None:
+    pidfile = _node_dir(base, port) / "shoal.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _stop_node(args) -> tuple[int, dict | None]:
+    """``shoal stop``'s work; returns (exit code, what a restart needs to start the node again)."""
+    try:
+        host, port = _split_node(args.node)
+    except ValueError as exc:
+        print(exc)
+        return 2, None
+    pid = _pid_of(args.dir, port)
+    if pid is None:
+        print(f"No running node with a pid file under {_node_dir(args.dir, port)}.")
+        return 1, None
+    settings = {"cluster": False, "node_timeout": 5000}
+    try:
+        mode = _call(host, port, "CONFIG", "GET", "cluster-enabled")
+        settings["cluster"] = len(mode) == 2 and _text(mode[1]) == "yes"
+        if settings["cluster"]:
+            settings["node_timeout"] = int(_text(_call(host, port, "CONFIG", "GET", "cluster-node-timeout")[1]))
+    except (OSError, RespError, ConnectionError, ValueError, IndexError) as exc:
+        print(f"{host}:{port} does not answer ({exc}); stopping it by PID.")
+    heir = _best_replica(host, port) if settings["cluster"] else None
+    if heir is not None:
+        heir_addr = f"{heir[0]}:{heir[1]}"
+        print(f"{host}:{port} is a primary: coordinated failover to its replica {heir_addr} first ...")
+        try:
+            _call(heir[0], heir[1], "CLUSTER", "FAILOVER", timeout=5.0)
+            _wait(lambda: _role(heir[0], heir[1]) == "master" and _role(host, port) == "slave", args.wait,
+                  f"{heir_addr} to become primary and {host}:{port} its replica")
+        except (TimeoutError, OSError, RespError, ConnectionError) as exc:
+            print(f"The failover did not complete ({exc}); {host}:{port} keeps running.")
+            return 1, None
+        print(f"{heir_addr} is now the primary; {host}:{port} is its replica.")
+    elif settings["cluster"] and _role(host, port) == "master":
+        print(f"{host}:{port} is a primary without a healthy replica: its slots are unavailable until it is back.")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _await_exit_or_kill(pid, port, 20)
+    print(f"Stopped the node on port {port} (pid {pid}).")
+    settings.update(host=host, port=port)
+    return 0, settings
+
+
+def cmd_stop(args) -> int:
+    return _stop_node(args)[0]
+
+
+def cmd_restart(args) -> int:
+    code, settings = _stop_node(args)
+    if code:
+        return code
+    host, port = settings["host"], settings["port"]
+    start_args = argparse.Namespace(dir=args.dir, host=host, node_timeout=settings["node_timeout"])
+    proc = _start_node(start_args, port, settings["cluster"])
+    deadline = time.monotonic() + 30
+    while not _ping(host, port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print(f"shoal-server on port {port} did not start (see {_node_dir(args.dir, port) / 'shoal.log'})")
+            return 1
+        time.sleep(0.05)
+    print(f"Started the node on port {port} (pid {proc.pid}).")
+    if settings["cluster"]:
+        try:
+            _wait(lambda: _info(host, port)["cluster_state"] == "ok", args.wait, "cluster_state:ok")
+            if _role(host, port) == "slave":
+                _wait(lambda: _repl_info(host, port).get("master_link_status") == "up", args.wait,
+                      "its replication link to be up")
+                print(f"{host}:{port} is back as a replica, in sync with its primary.")
+        except (TimeoutError, OSError, RespError, ConnectionError) as exc:
+            print(f"{host}:{port} started but is not in the cluster yet: {exc}")
+            return 1
     return 0
 
 
@@ -245,6 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     status.set_defaults(func=cmd_status)
     down = sub.add_parser("down", help="stop every node started under --dir")
     down.set_defaults(func=cmd_down)
+    stop = sub.add_parser("stop", help="stop one node (a primary hands over to its replica first)")
+    stop.set_defaults(func=cmd_stop)
+    restart = sub.add_parser("restart", help="stop one node as `stop` does, then start it again")
+    restart.set_defaults(func=cmd_restart)
+    for p in (stop, restart):
+        p.add_argument("--node", required=True, help="HOST:PORT of the node")
+        p.add_argument("--dir", default="var")
+        p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for each step")
     chaos = sub.add_parser("chaos", help="chaos scenarios: `shoal chaos list`, `shoal chaos run SCENARIO`",
                            add_help=False)
     chaos.add_argument("rest", nargs=argparse.REMAINDER)
@@ -275,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
         from cluster.admin import run as run_admin
 
         return run_admin(args)
+    if args.command in ("stop", "restart"):
+        if not args.node.startswith("127."):
+            parser.error("Shoal's local launcher only manages loopback addresses (127.0.0.0/8)")
+        return args.func(args)
     if not args.host.startswith("127."):
         parser.error("Shoal's local launcher only binds loopback addresses (127.0.0.0/8)")
     if args.command == "up" and (args.primaries < 1 or args.replicas_per_primary < 0):

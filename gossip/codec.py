@@ -49,6 +49,9 @@ def encode_message(msg: Message) -> bytes:
     }
     if msg.type in (PING, PONG, MEET):
         body["gossip"] = [g.as_list() for g in msg.gossip]
+        if msg.marks is not None:  # optional: only a primary's messages to its replicas, only while it has marks
+            migrating, importing = msg.marks
+            body["mk"] = [[[s, n] for s, n in migrating.items()], [[s, n] for s, n in importing.items()]]
     elif msg.type == FAIL:
         body["fail"] = msg.fail
     elif msg.type in (PUBLISH, PUBLISHSHARD):
@@ -95,6 +98,23 @@ def _ranges(value) -> int:
     return bits_from_ranges(pairs)
 
 
+def _marks(value) -> tuple:
+    """The optional ``mk`` field: ``[[[slot, node id]...], [[slot, node id]...]]`` -> two dicts."""
+    if type(value) is not list or len(value) != 2:
+        raise BusProtocolError("bad open slots field")
+    out = []
+    for part in value:
+        if type(part) is not list or len(part) > SLOT_COUNT:
+            raise BusProtocolError("bad open slots list")
+        marks = {}
+        for item in part:
+            if type(item) is not list or len(item) != 2:
+                raise BusProtocolError("bad open slot")
+            marks[_int(item[0], 0, SLOT_COUNT - 1)] = _node_id(item[1])
+        out.append(marks)
+    return out[0], out[1]
+
+
 def decode_message(body) -> Message:
     """A ``Message`` from one decoded msgpack map, validating every field used."""
     if type(body) is not dict:
@@ -122,6 +142,9 @@ def decode_message(body) -> Message:
                     _node_id(e[0]), _int(e[1]), _int(e[2]), _str(e[3], 46), _int(e[4], 0, 65535),
                     _int(e[5], 0, 65535), _int(e[6], 0, 0xFFFF),
                 ))
+            marks = body.get("mk")
+            if marks is not None:
+                msg.marks = _marks(marks)
         elif kind == FAIL:
             msg.fail = _node_id(body["fail"])
         elif kind in (PUBLISH, PUBLISHSHARD):

@@ -29,6 +29,36 @@ turns them on):
   from a majority of primaries for that long reports ``write_ok`` False;
 * ``fast_failover`` (cluster-fast-failover): the election starts the moment
   FAIL is known, with delays of min(500, NT/30) + rank x min(1000, NT/15).
+
+A manual failover during a live reshard (Shoal, also invisible to clients):
+its vote request claims only the slots my primary still claims; while votes
+are missing it starts a new election (new epoch) every 300 ms until the
+manual failover times out -- a voter refuses a candidate whose claim includes
+a slot just moved to a node with a newer configEpoch, and a moment later that
+slot is no longer claimed -- and a promoted replica does not take slots its
+primary had already given away. A primary never votes in the epoch that is
+its own configEpoch (a late request could otherwise give one epoch to two
+nodes).
+
+Migration marks on replicas (Redis 7.0 keeps IMPORTING/MIGRATING on the
+primary only, so a failover mid-migration leaves slots that need ``fix``):
+
+* a primary with open slots attaches them (optional ``mk`` field) to every
+  PING/PONG/MEET it sends to its own replicas, and pings them at once after
+  each CLUSTER SETSLOT; without open slots the messages are unchanged, and
+  a replica reads a PING/PONG from its primary without the field as "none";
+* the replica keeps that copy in ``primary_marks`` (never in its own slot
+  map, so its routing is unchanged) and shows it in CLUSTER NODES and
+  nodes.conf as ``[slot->-id]``/``[slot-<-id]`` tokens on its **primary's**
+  line -- the primary's own notation, where ``redis-cli --cluster`` (which
+  reads open slots from each node's ``myself`` line only) does not mistake
+  them for open slots of the replica;
+* on promotion (election, manual failover, takeover) the new primary adopts
+  them: MIGRATING marks of slots it now serves, IMPORTING marks of slots it
+  does not, so a key already moved still gets ``-ASK``;
+* every node that sees a replica take over its primary's slots (or a primary
+  demoted by its own replica) renames marks naming the old primary to the
+  new one, and rebinds importing slots still bound to the old primary.
 """
 
 from __future__ import annotations
@@ -54,6 +84,7 @@ _MF_TIMEOUT_MS = 5000  # CLUSTER_MF_TIMEOUT
 _MF_PAUSE_MULT = 2  # a primary pauses writes for 2 x the manual failover timeout at most
 _MIGRATION_DELAY_MS = 5000  # CLUSTER_SLAVE_MIGRATION_DELAY
 _CANT_FAILOVER_RELOG_MS = 300_000
+_MF_AUTH_RESEND_MS = 300  # a manual failover missing votes starts a new election this often (Shoal)
 
 # mflags bits (Redis's CLUSTERMSG_FLAG0_*)
 MF_PAUSED = 1
@@ -190,6 +221,10 @@ class ClusterState:
         #: Bumped on every change clients can see (slot map, roles, epochs, addresses): reply caches key on it.
         self.version = 0
         self._bits_cache: dict | None = None
+        #: A PONG broadcast after SETSLOT NODE closed an import, not sent yet (``_request_pong``).
+        self.pong_pending = False
+        #: Bumped by every SETSLOT while one is pending: the driver sends it once they stop coming.
+        self.pong_activity = 0
         # ---- replication facts fed by the shell (``set_replication``)
         #: ms since the link with my primary went down (0 while it is up).
         self.repl_link_down_ms = 0
@@ -210,6 +245,10 @@ class ClusterState:
         self.mf_master_offset = -1
         # ---- write lease (Shoal option)
         self.write_ok = True
+        # ---- migration marks on replicas: my primary's (migrating, importing), as it last sent them
+        self.primary_marks: tuple[dict, dict] = ({}, {})
+        self._auth_sent_at = 0  # when this election last asked for votes
+        self._voted_for: dict[str, str] = {}  # primary id -> the replica my last vote about it went to
 
     # ================================================================ effects
 
@@ -229,6 +268,8 @@ class ClusterState:
 
     def _send(self, node: NodeRecord, msg: Message) -> None:
         self.stats_sent[msg.type] += 1
+        if msg.type <= MEET and (self.slots.migrating_to or self.slots.importing_from):
+            self._attach_marks(node, msg)
         self._effect("send", target=node.id, inbound=False, msg=msg)
 
     def _reply(self, link: InboundLink | OutboundLink, msg: Message) -> None:
@@ -272,6 +313,51 @@ class ClusterState:
         self._bits_cache = None
         self.version += 1
 
+    def _rebind(self, slot: int, owner_id: str) -> None:
+        """Bind one slot to ``owner_id``, keeping the owner bit sets current instead of dropping them.
+
+        A reshard rebinds one slot per SETSLOT NODE and per claim: rebuilding the
+        bit sets from the 16384 owners each time cost ~0.15 ms per command and per PONG.
+        """
+        owners = self.slots.owners
+        old = owners[slot]
+        self.version += 1
+        if old == owner_id:
+            return
+        owners[slot] = owner_id
+        cache = self._bits_cache
+        if cache is None:
+            return
+        bit = 1 << slot
+        if old is not None:
+            left = cache.get(old, 0) & ~bit
+            if left:
+                cache[old] = left
+            else:
+                cache.pop(old, None)
+        cache[owner_id] = cache.get(owner_id, 0) | bit
+
+    def _request_pong(self) -> None:
+        """Redis's clusterBroadcastPong after closing an import: replicas now, primaries coalesced.
+
+        A reshard closes one import per slot and then sets the slot on the source and every other
+        primary itself; a PONG per slot made each of them rebind it and fsync nodes.conf first, which
+        was most of a slot's cost. Replicas (which no tool tells) get their PONG at once, as in Redis;
+        primaries get one PONG once the SETSLOTs pause for a moment (the driver's ``pong_later``), and
+        the cron sends any still pending, so a primary nobody told is at most a tick late.
+        """
+        self._broadcast(lambda: self._ping_message(PONG), only=lambda n: n.flags & SLAVE)
+        self.pong_activity += 1
+        if not self.pong_pending:
+            self.pong_pending = True
+            self._effect("pong_later")
+
+    def flush_pong(self) -> None:
+        """Send the coalesced PONG to the primaries, if one is pending."""
+        if self.pong_pending:
+            self.pong_pending = False
+            self._broadcast(lambda: self._ping_message(PONG), only=lambda n: not n.flags & SLAVE)
+
     def epoch_shown(self, node: NodeRecord) -> int:
         """A replica's configEpoch as CLUSTER NODES prints it: its master's."""
         if node.flags & SLAVE and node.master_id in self.nodes:
@@ -286,13 +372,18 @@ class ClusterState:
 
     def nodes_text(self, *, for_config: bool = False) -> str:
         """CLUSTER NODES (or, with ``for_config``, nodes.conf without the vars line)."""
-        by_owner = self.slots.by_owner()
+        owner_bits = self._owner_bits()  # cached: a save after each SETSLOT must not walk 16384 owners
         lines = []
         for node in self.nodes.values():
             if for_config and node.flags & HANDSHAKE:
                 continue
-            bits = bits_from_ranges(by_owner.get(node.id, ()))
-            open_slots = self._open_slots_text() if node is self.myself else ""
+            bits = owner_bits.get(node.id, 0)
+            if node is self.myself:
+                open_slots = self._open_slots_text()
+            elif self.myself.flags & SLAVE and node.id == self.myself.master_id:
+                open_slots = self._marks_text(*self.primary_marks)  # my copy of my primary's marks
+            else:
+                open_slots = ""
             lines.append(node_line(node, bits, self.epoch_shown(node), open_slots=open_slots))
         return "".join(line + "\n" for line in lines)
 
@@ -301,14 +392,84 @@ class ClusterState:
             f"vars currentEpoch {self.current_epoch} lastVoteEpoch {self.last_vote_epoch}\n")
 
     def _open_slots_text(self) -> str:
+        return self._marks_text(self.slots.migrating_to, self.slots.importing_from)
+
+    @staticmethod
+    def _marks_text(migrating: dict, importing: dict) -> str:
         tokens = []
-        marks = sorted(set(self.slots.migrating_to) | set(self.slots.importing_from))
-        for slot in marks:
-            if slot in self.slots.migrating_to:
-                tokens.append(f"[{slot}->-{self.slots.migrating_to[slot]}]")
+        for slot in sorted(set(migrating) | set(importing)):
+            if slot in migrating:
+                tokens.append(f"[{slot}->-{migrating[slot]}]")
             else:
-                tokens.append(f"[{slot}-<-{self.slots.importing_from[slot]}]")
+                tokens.append(f"[{slot}-<-{importing[slot]}]")
         return " ".join(tokens)
+
+    # ================================================================ migration marks on replicas
+
+    def _attach_marks(self, node: NodeRecord, msg: Message) -> None:
+        """A PING/PONG/MEET for ``node``: if it is my replica, it carries my open slots (copies)."""
+        me = self.myself
+        if me.flags & MASTER and node.master_id == me.id and node.flags & SLAVE:
+            msg.marks = (dict(self.slots.migrating_to), dict(self.slots.importing_from))
+
+    def _push_marks(self, now: int) -> None:
+        """My marks changed: tell my replicas now rather than at the next heartbeat."""
+        me = self.myself
+        if not me.flags & MASTER:
+            return
+        for node in list(self.nodes.values()):
+            if node.flags & SLAVE and node.master_id == me.id and node.link and not node.flags & HANDSHAKE:
+                self._send_ping(node, now)
+
+    def _learn_primary_marks(self, msg: Message) -> None:
+        """A PING/PONG/MEET from my primary: its marks (none when the field is absent) replace my copy."""
+        migrating, importing = msg.marks if msg.marks is not None else ({}, {})
+        if (migrating, importing) != self.primary_marks:
+            self.primary_marks = (dict(migrating), dict(importing))
+            self._save()
+
+    def _adopt_primary_marks(self) -> None:
+        """Promotion: keep my old primary's marks that still make sense for the slots I now serve."""
+        me = self.myself
+        owners = self.slots.owners
+        migrating, importing = self.primary_marks
+        self.primary_marks = ({}, {})
+        for slot, target in migrating.items():
+            if owners[slot] == me.id and target != me.id and target in self.nodes:
+                self.slots.migrating_to[slot] = target
+        for slot, source in importing.items():
+            if owners[slot] != me.id and source != me.id and source in self.nodes:
+                self.slots.importing_from[slot] = source
+        if migrating or importing:
+            self._log(f"Adopted my old primary's open slots: {self._open_slots_text() or 'none still valid'}")
+
+    def _rename_marks(self, old_id: str, new_id: str) -> None:
+        """``new_id`` replaced primary ``old_id`` (a failover): marks naming the old one name the new one, so a
+        migration can go on; an importing slot still bound to the old one is bound to the new one (its claim
+        was skipped because the slot is importing). A mark that would name myself is dropped."""
+        me = self.myself
+        changed = False
+        for migrating, importing in ((self.slots.migrating_to, self.slots.importing_from), self.primary_marks):
+            for marks in (migrating, importing):
+                for slot, other in list(marks.items()):
+                    if other != old_id:
+                        continue
+                    if new_id == me.id:
+                        del marks[slot]
+                    else:
+                        marks[slot] = new_id
+                    changed = True
+        owners = self.slots.owners
+        rebound = False
+        for slot in self.slots.importing_from:
+            if owners[slot] == old_id and new_id != me.id:
+                owners[slot] = new_id
+                rebound = True
+        if rebound:
+            self._slots_changed()
+        if changed or rebound:
+            self._log(f"Open slots naming {old_id} now name {new_id} (failover)")
+            self._save()
 
     # ================================================================ messages out
 
@@ -401,6 +562,7 @@ class ClusterState:
     def tick(self, now: int) -> None:
         """The 100 ms cluster cron (cluster_spec.md 4.6)."""
         self.ticks += 1
+        self.flush_pong()  # a coalesced PONG is never more than a tick late
         nt = self.config.node_timeout
         me = self.myself
         nofailover = NOFAILOVER if self.config.replica_no_failover else 0
@@ -549,7 +711,10 @@ class ClusterState:
                 self._process_gossip(msg, None, now)
                 self._save()
             if sender is not None or kind == MEET:
-                self._reply(link, self._ping_message(PONG))
+                pong = self._ping_message(PONG)
+                if sender is not None and (self.slots.migrating_to or self.slots.importing_from):
+                    self._attach_marks(sender, pong)
+                self._reply(link, pong)
         if kind in (PING, PONG, MEET):
             if isinstance(link, OutboundLink):
                 rec = self.nodes.get(link.node_id)
@@ -590,6 +755,8 @@ class ClusterState:
                 elif sender.flags & FAILED:
                     self._clear_failure_if_needed(sender, now)
             self._apply_role(sender, msg)
+            if msg.master is None and self.myself.flags & SLAVE and sender.id == self.myself.master_id:
+                self._learn_primary_marks(msg)
             self._apply_claims(sender, msg, now)
             if (msg.master is None and sender.flags & MASTER and self.myself.flags & MASTER
                     and sender.config_epoch == self.myself.config_epoch):
@@ -640,6 +807,7 @@ class ClusterState:
             if epoch <= subject.config_epoch:
                 return
             if subject.flags & SLAVE:
+                self._note_promotion(subject, bits)
                 self._set_master(subject)
             subject.config_epoch = epoch
             self._save(fsync=True)
@@ -679,9 +847,13 @@ class ClusterState:
     def _apply_role(self, sender: NodeRecord, msg: Message) -> None:
         if msg.master is None:
             if not sender.flags & MASTER or sender.flags & SLAVE:
+                self._note_promotion(sender, msg.slots)
                 self._set_master(sender)
             return
         if sender.flags & MASTER:
+            new = self.nodes.get(msg.master)
+            if new is not None and new.master_id == sender.id:  # demoted by its own replica: a failover
+                self._rename_marks(sender.id, new.id)
             # It was a master: it lost its slots to whoever it now follows.
             self.slots.owners = [None if o == sender.id else o for o in self.slots.owners]
             self._slots_changed()
@@ -693,6 +865,13 @@ class ClusterState:
             if msg.master not in self.nodes:
                 pass  # learned later through gossip
             self._save()
+
+    def _note_promotion(self, node: NodeRecord, claimed: int) -> None:
+        """Replica ``node`` now speaks as a primary claiming ``claimed``: if that includes slots of its old
+        primary, it replaced it (a failover), and open slots naming the old primary move to it."""
+        old = node.master_id
+        if node.flags & SLAVE and old and old in self.nodes and claimed & self._owner_bits().get(old, 0):
+            self._rename_marks(old, node.id)
 
     def _set_master(self, node: NodeRecord) -> None:
         if node.flags & SLAVE:
@@ -742,6 +921,7 @@ class ClusterState:
         dirty = 0
         moved_from_us = 0
         changed = False
+        rebound: list[int] = []
         # Work on bit sets, not on 16384 slots: a reshard sends a claim change per slot moved, and a
         # Python loop over every claimed slot cost ~10 ms per PONG on each node.
         sender_bits = self._owner_bits().get(sender.id, 0)
@@ -758,14 +938,20 @@ class ClusterState:
                 if curmaster is not None and owner_id == curmaster.id:
                     new_master = sender
                     moved_from_us += 1
-                owners[slot] = sender.id
+                rebound.append(slot)
                 self.not_claimed &= ~(1 << slot)
                 changed = True
+        if len(rebound) <= 64:  # a reshard's one slot per PONG: keep the owner bit sets current
+            for slot in rebound:
+                self._rebind(slot, sender.id)
+        else:  # a failover's whole range: rebuild the bit sets once
+            for slot in rebound:
+                owners[slot] = sender.id
+            self._slots_changed()
         # Slots the sender no longer claims keep their binding but are marked, so
         # clients get redirected rather than CLUSTERDOWN while the new claim spreads.
         self.not_claimed |= sender_bits & ~claimed
         if changed:
-            self._slots_changed()
             self._update_state = True
             self._save(fsync=True)
         my_master = self.my_master
@@ -791,6 +977,8 @@ class ClusterState:
             me.flags = (me.flags & ~(MASTER | MIGRATE_TO)) | SLAVE
             self.slots.migrating_to.clear()
             self.slots.importing_from.clear()
+        if me.master_id != master.id:
+            self.primary_marks = ({}, {})
         me.master_id = master.id
         self._update_state = True
         self._reset_manual_failover()
@@ -1000,13 +1188,8 @@ class ClusterState:
             self.failover_auth_sent = True
             self._save(fsync=True)  # the new epoch is durable before anyone hears of it
 
-            def request():
-                msg = self._header(AUTH_REQUEST)
-                if self.mf_end:
-                    msg.mflags |= MF_FORCEACK
-                return msg
-
-            self._broadcast(request)
+            self._broadcast(self._auth_request)
+            self._auth_sent_at = now
             return
         if self.failover_auth_count >= self.size // 2 + 1:
             self._log("Failover election won: I'm the new master.")
@@ -1015,7 +1198,25 @@ class ClusterState:
                 self._log(f"configEpoch set to {me.config_epoch} after successful failover")
             self._replace_my_master(now, "manual" if self.mf_end else "election")
         else:
+            if self.mf_end and now - self._auth_sent_at >= _MF_AUTH_RESEND_MS:
+                # Shoal: a manual failover tries again in a new epoch -- voters refuse a candidate whose
+                # claim includes a slot a live reshard just moved (and the target's epoch bump makes the
+                # old epoch stale anyway); a moment later the claim is right. Old votes do not count.
+                self.current_epoch += 1
+                self.failover_auth_epoch = self.current_epoch
+                self.failover_auth_count = 0
+                self._auth_sent_at = now
+                self._log(f"Manual failover: votes missing, new election for epoch {self.current_epoch}.")
+                self._save(fsync=True)
+                self._broadcast(self._auth_request)
             self._cant_failover(CANT_WAITING_VOTES, now)
+
+    def _auth_request(self) -> Message:
+        msg = self._header(AUTH_REQUEST)
+        msg.slots &= ~self.not_claimed  # only what my primary still claims (a reshard moves slots away)
+        if self.mf_end:
+            msg.mflags |= MF_FORCEACK
+        return msg
 
     def _replace_my_master(self, now: int, reason: str) -> None:
         """clusterFailoverReplaceYourMaster: become a primary and take all of my old primary's slots."""
@@ -1027,10 +1228,10 @@ class ClusterState:
         me.master_id = None
         owners = self.slots.owners
         for slot, owner in enumerate(owners):
-            if owner == old.id:
+            if owner == old.id and not self.not_claimed >> slot & 1:  # not what it gave away mid-reshard
                 owners[slot] = me.id
-                self.not_claimed &= ~(1 << slot)
         self._slots_changed()
+        self._adopt_primary_marks()
         self.cant_failover_reason = ""
         # Unlike Redis, forget the won election's votes: a later failure of my next primary must run a
         # new election, not "win" on these stale counts.
@@ -1054,6 +1255,11 @@ class ClusterState:
         if self.last_vote_epoch == self.current_epoch:
             self._log(denied + f"already voted for epoch {self.current_epoch}", "warning")
             return
+        if me.config_epoch == self.current_epoch:
+            # Shoal: this epoch is my own configEpoch (I won it or bumped to it): a vote would let a second
+            # node claim it (possible with a request asked again, see _MF_AUTH_RESEND_MS).
+            self._log(denied + f"epoch {self.current_epoch} is my own configEpoch", "warning")
+            return
         master = self.nodes.get(node.master_id) if node.flags & SLAVE and node.master_id else None
         force = msg.mflags & MF_FORCEACK
         if node.flags & MASTER or master is None or (not master.flags & FAILED and not force):
@@ -1067,7 +1273,9 @@ class ClusterState:
             return
         nt = self.config.node_timeout
         voted = self.voted_time.get(master.id)
-        if voted is not None and now - voted < 2 * nt:
+        if voted is not None and now - voted < 2 * nt and self._voted_for.get(master.id) != node.id:
+            # (Shoal: the same candidate asking again in a newer epoch -- a manual failover's retry -- may be
+            # answered; the rule keeps two *different* replicas of one primary from both winning.)
             self._log(denied + f"can't vote about this master before {2 * nt - (now - voted)} milliseconds",
                       "warning")
             return
@@ -1091,6 +1299,7 @@ class ClusterState:
                     return
         self.last_vote_epoch = self.current_epoch
         self.voted_time[master.id] = now
+        self._voted_for[master.id] = node.id
         self._save(fsync=True)  # the vote is durable before it is sent
         self._send(node, self._header(AUTH_ACK))
         self._log(f"Failover auth granted to {node.id} for epoch {self.current_epoch}")
@@ -1306,6 +1515,8 @@ class ClusterState:
     def set_slot(self, slot: int, action: str, node_id: str | None, slot_has_keys: bool, now: int) -> None:
         """CLUSTER SETSLOT (cluster_spec.md 2.7); ``action`` is lower case."""
         me = self.myself
+        if self.pong_pending:
+            self.pong_activity += 1  # a reshard is still going: keep coalescing the PONG
         if me.flags & SLAVE:
             raise ClusterError("ERR Please use SETSLOT only with masters.")
         owners = self.slots.owners
@@ -1342,9 +1553,8 @@ class ClusterState:
             was_mine = owners[slot] == me.id
             if not slot_has_keys and slot in self.slots.migrating_to:
                 del self.slots.migrating_to[slot]
-            owners[slot] = target.id
+            self._rebind(slot, target.id)
             self.not_claimed &= ~(1 << slot)
-            self._slots_changed()
             if (was_mine and target is not me and not self.claimed_slots_nonempty(me)
                     and self.config.allow_replica_migration):
                 self._log(f"Configuration change detected. Reconfiguring myself as a replica of {target.id}")
@@ -1353,9 +1563,10 @@ class ClusterState:
                 if self.bump_epoch() == "BUMPED":
                     self._log(f"configEpoch updated after importing slot {slot}")
                 del self.slots.importing_from[slot]
-                self._broadcast(lambda: self._ping_message(PONG))
+                self._request_pong()  # coalesced: sent when this burst of SETSLOTs pauses
         else:
             raise ClusterError("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
+        self._push_marks(now)
         self._update_state = True
         self._save()  # an epoch bump above saved with fsync already; slot moves alone need not (as Redis)
 
@@ -1460,8 +1671,11 @@ class ClusterState:
         for node_id, bits in owners.items():
             for slot in iter_slots(bits):
                 self.slots.owners[slot] = node_id
-        self.slots.migrating_to = dict(migrating)
-        self.slots.importing_from = dict(importing)
+        if myself.flags & SLAVE:  # a replica's nodes.conf lists its primary's marks (on the primary's line)
+            self.primary_marks = (dict(migrating), dict(importing))
+        else:
+            self.slots.migrating_to = dict(migrating)
+            self.slots.importing_from = dict(importing)
         self._slots_changed()
         self.current_epoch = max(current_epoch, max(n.config_epoch for n in records.values()))
         self.last_vote_epoch = last_vote_epoch

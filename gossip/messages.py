@@ -75,18 +75,24 @@ class Message:
     as a bit set int (``slots.ranges``). ``fail``: the node id a FAIL names.
     ``channel``/``payload``: PUBLISH/PUBLISHSHARD. ``update``: (node id,
     config epoch, slot bits) of an UPDATE.
+
+    ``marks``: a primary's open slots, ``(migrating, importing)`` as two
+    dicts slot -> node id, or None. A primary attaches them only to the
+    PING/PONG/MEET it sends to its own replicas, and only while it has any; a
+    replica therefore reads a PING/PONG from its primary without them as
+    "no open slots" (see ``gossip.core``, "Migration marks on replicas").
     """
 
     __slots__ = (
         "type", "sender", "current_epoch", "config_epoch", "offset", "slots", "master", "ip", "port", "cport",
-        "flags", "state", "mflags", "gossip", "fail", "channel", "payload", "update",
+        "flags", "state", "mflags", "gossip", "fail", "channel", "payload", "update", "marks",
     )
 
     def __init__(self, type: int, sender: str, *, current_epoch: int = 0, config_epoch: int = 0, offset: int = 0,
                  slots: int = 0, master: str | None = None, ip: str = "", port: int = 0, cport: int = 0,
                  flags: int = 0, state: int = 0, mflags: int = 0, gossip: list | None = None,
                  fail: str | None = None, channel: bytes = b"", payload: bytes = b"",
-                 update: tuple | None = None) -> None:
+                 update: tuple | None = None, marks: tuple | None = None) -> None:
         self.type = type
         self.sender = sender
         self.current_epoch = current_epoch
@@ -105,6 +111,7 @@ class Message:
         self.channel = channel
         self.payload = payload
         self.update = update
+        self.marks = marks
 
     def __repr__(self) -> str:
         name = TYPE_NAMES[self.type] if 0 <= self.type < len(TYPE_NAMES) else str(self.type)

@@ -118,6 +118,10 @@ def parse_nodes_conf(text: str, now: int):
 
     ``records`` maps id -> NodeRecord (exactly one has MYSELF); ``owners``
     maps id -> slot bit set; ``migrating``/``importing`` map slot -> node id.
+    The ``[slot->-id]``/``[slot-<-id]`` tokens are collected from every line: a
+    primary writes them on its own line, a replica on its primary's line (its
+    copy of the primary's marks, see ``gossip.core``); ``ClusterState.load``
+    tells the two apart by the myself line's role.
     Raises ``ConfigFileError`` on anything Redis would refuse.
     """
     records: dict[str, NodeRecord] = {}

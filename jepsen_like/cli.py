@@ -5,7 +5,14 @@
                              [--workload set|register|counter|list-append] [--node-timeout MS]
                              [--threads 6] [--json] [--report DIR]
     shoal chaos compare SCENARIO [same options]      Shoal and Redis side by side
-    shoal chaos catalogue [--only a,b] [--engines shoal,redis] [same options]   (make chaos)
+    shoal chaos catalogue [--only a,b|--smoke] [--engines shoal,redis] [--table FILE] [same options]
+                                                     (make chaos: every scenario, both engines)
+
+``--mutant NAME`` (Shoal only) starts the nodes with a seeded bug
+(node/mutants.py) -- the named scenario should then report a violation.
+``catalogue --table FILE`` also writes the results as a markdown table
+(scenario, engine, verdict, lost acknowledged writes, availability, failover
+time), the table the closing notes quote.
 
 ``run`` prints the plain-text summary (``--json``: the summary as JSON). The
 exit status is 0 when the run completed and was judged ``ok`` or ``allowed``,
@@ -33,7 +40,8 @@ EXIT = {"ok": 0, "allowed": 0, "violation": 1, "unknown": 2}
 
 def cmd_list(args) -> int:
     for s in SCENARIOS.values():
-        print(f"{s.name}")
+        tags = [f"{s.nodes}+ nodes"] + (["Shoal only"] if s.shoal_only else []) + (["smoke"] if s.smoke else [])
+        print(f"{s.name}  ({', '.join(tags)})")
         print(textwrap.indent(textwrap.fill(s.summary, 96), "    "))
         print(textwrap.indent(textwrap.fill("allows: " + s.allows, 96), "    "))
     return 0
@@ -49,7 +57,7 @@ def cmd_run(args) -> int:
         return run_inside(["run", *args.raw_argv])
     summary = run_scenario(args.scenario, engine=args.engine, nodes=args.nodes, workload=args.workload,
                            duration=args.time, seed=args.seed, threads=args.threads,
-                           node_timeout=args.node_timeout, report_dir=args.report)
+                           node_timeout=args.node_timeout, report_dir=args.report, mutant=args.mutant)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text(), end="" if not args.json else "\n")
     if summary.status == "skipped":
         return 3
@@ -58,17 +66,22 @@ def cmd_run(args) -> int:
     return EXIT.get(summary.judgement, 1)
 
 
-_COLUMNS = ("scenario", "engine", "status", "judgement", "verdict", "lost", "availability", "ok", "fail", "info",
-            "healthy_after_s")
+_COLUMNS = ("scenario", "engine", "status", "judgement", "verdict", "lost", "availability", "failover_s", "ok",
+            "fail", "info", "healthy_after_s")
 
 
 def _row(summary) -> dict:
     return {
         "scenario": summary.scenario, "engine": summary.engine, "status": summary.status,
+        "workload": summary.workload,
         "judgement": summary.judgement if summary.status == "completed" else summary.status,
         "verdict": summary.verdict if summary.status == "completed" else "-",
         "lost": "-" if summary.lost_acknowledged is None else summary.lost_acknowledged,
         "availability": "-" if summary.availability is None else f"{summary.availability:.1%}",
+        "failover_s": "-" if summary.failover_time is None else summary.failover_time,
+        "lost_outside_window": "-" if summary.lost_outside_window is None else summary.lost_outside_window,
+        "expectations_failed": sum(1 for e in summary.expectations if e.startswith("FAILED")),
+        "skip_reason": summary.skip_reason, "error": summary.error[-300:],
         "ok": summary.workload_ops["ok"], "fail": summary.workload_ops["fail"], "info": summary.workload_ops["info"],
         "healthy_after_s": "-" if summary.heal_seconds is None else summary.heal_seconds,
     }
@@ -79,6 +92,30 @@ def _table(rows: list[dict]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in _COLUMNS)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in _COLUMNS) for r in rows]
     return "\n".join(lines)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The catalogue's results as a markdown table."""
+    head = ["scenario", "engine", "verdict", "lost acknowledged writes", "availability", "failover time"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        verdict = r["judgement"]
+        if r["status"] == "completed" and verdict in ("allowed", "violation"):
+            verdict += f" ({r['verdict']})"
+        if r.get("expectations_failed"):
+            verdict += f", {r['expectations_failed']} expectation(s) failed"
+        if r["status"] == "skipped":
+            verdict = f"skipped: {r.get('skip_reason', '')}"
+        elif r["status"] == "error":
+            verdict = "error: " + (r.get("error") or "").replace("\n", " ").replace("|", "/")[:120]
+        lost = str(r["lost"])
+        if r.get("workload") in ("pubsub", "spubsub") and r["lost"] != "-":
+            lost += " messages (at-most-once)"
+        if r.get("lost_outside_window") not in (None, "-") and r["lost"] not in ("-", 0):
+            lost += f" ({r['lost_outside_window']} outside the allowed window)"
+        fo = "-" if r["failover_s"] == "-" else f"{r['failover_s']} s"
+        lines.append(f"| {r['scenario']} | {r['engine']} | {verdict} | {lost} | {r['availability']} | {fo} |")
+    return "\n".join(lines) + "\n"
 
 
 def _run_one(name: str, engine: str, args):
@@ -95,6 +132,8 @@ def _run_one(name: str, engine: str, args):
                 "--threads", str(args.threads), "--json"]
         if args.report:
             argv += ["--report", args.report]
+        if getattr(args, "mutant", None):
+            argv += ["--mutant", args.mutant]
         env = dict(__import__("os").environ)
         env.pop(INSIDE_ENV, None)
         done = subprocess.run(["unshare", "--user", "--map-root-user", "--net", sys.executable, "-m",
@@ -108,7 +147,7 @@ def _run_one(name: str, engine: str, args):
             return failed
     return run_scenario(name, engine=engine, nodes=args.nodes, workload=args.workload, duration=args.time,
                         seed=args.seed, threads=args.threads, node_timeout=args.node_timeout,
-                        report_dir=args.report)
+                        report_dir=args.report, mutant=getattr(args, "mutant", None))
 
 
 def cmd_compare(args) -> int:
@@ -124,7 +163,14 @@ def cmd_compare(args) -> int:
 
 def cmd_catalogue(args) -> int:
     """Every scenario (or ``--only``), for each engine: the table the closing notes quote."""
-    names = args.only.split(",") if args.only else list(SCENARIOS)
+    if args.only:
+        names = args.only.split(",")
+    else:
+        names = [n for n, s in SCENARIOS.items() if s.smoke or not args.smoke]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s) {', '.join(unknown)}", file=sys.stderr)
+        return 1
     rows = []
     worst = 0
     for name in names:
@@ -134,6 +180,12 @@ def cmd_catalogue(args) -> int:
             print(_table(rows[-1:]).splitlines()[1], file=sys.stderr, flush=True)
             if summary.status == "error" or summary.judgement == "violation":
                 worst = 1
+            if args.table:  # rewritten after every run, so a long catalogue shows progress
+                import pathlib
+
+                path = pathlib.Path(args.table)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(markdown_table(rows), encoding="utf-8")
     print(json.dumps(rows, indent=2) if args.json else _table(rows))
     return worst
 
@@ -158,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     catalogue = sub.add_parser("catalogue", help="run every scenario (make chaos) and print the table")
     catalogue.add_argument("--only", help="comma list of scenarios (default: all)")
     catalogue.add_argument("--engines", default="shoal,redis")
+    catalogue.add_argument("--smoke", action="store_true", help="only the smoke subset (make test runs it)")
+    catalogue.add_argument("--table", metavar="FILE", help="also write the results as a markdown table")
     for p in (run, compare, catalogue):
         p.add_argument("--report", metavar="DIR", help="write an HTML report with plots into DIR")
+        p.add_argument("--mutant", help="Shoal only: start the nodes with this seeded bug (node/mutants.py)")
         if p is run:
             continue
         p.add_argument("--nodes", type=int, default=6)

@@ -71,6 +71,7 @@ class ClusterClient:
         self.slots: list[tuple[str, int] | None] = [None] * 16384
         self.conns: dict[tuple[str, int], redis.Connection] = {}
         self.refreshes = 0
+        self._last_connect_refresh = 0.0
 
     # ----------------------------------------------------------- plumbing
     def _conn(self, addr: tuple[str, int]) -> redis.Connection:
@@ -117,6 +118,13 @@ class ClusterClient:
             return True
         return False
 
+    def _refresh_after_connect_failure(self) -> None:
+        """A node that refuses connections may have failed over: reload the slot map, at most every 0.2 s."""
+        now = time.monotonic()
+        if now - self._last_connect_refresh >= 0.2:
+            self._last_connect_refresh = now
+            self.refresh()
+
     def _target(self, slot: int) -> tuple[str, int]:
         addr = self.slots[slot]
         if addr is None:
@@ -158,7 +166,12 @@ class ClusterClient:
         addr = self._target(slot)
         asking = False
         for _ in range(MAX_REDIRECTS + 1):
-            replies = self._roundtrip(addr, list(commands), asking)
+            try:
+                replies = self._roundtrip(addr, list(commands), asking)
+            except DefiniteFailure as e:
+                if e.category == "connect":
+                    self._refresh_after_connect_failure()
+                raise
             asking = False
             first = next((r for r in replies if isinstance(r, Exception)), None)
             if first is None:

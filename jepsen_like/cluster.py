@@ -128,7 +128,8 @@ class LocalCluster:
     """An N-node cluster of ``engine`` on 127.0.0.2.. (see the module docstring)."""
 
     def __init__(self, engine: str = "shoal", nodes: int = 3, *, replicas: int = 0, node_timeout: int = 2000,
-                 seed: int = 0, base_dir: str | None = None) -> None:
+                 seed: int = 0, base_dir: str | None = None, options: list[str] | tuple = (),
+                 env: dict | None = None) -> None:
         why = engine_available(engine) or loopback_hosts_usable(nodes)
         if why:
             raise ClusterError(why)
@@ -139,6 +140,7 @@ class LocalCluster:
         self.engine = engine
         self.replicas = replicas
         self.node_timeout = node_timeout
+        self.env = dict(env or {})  # extra environment for the node processes (e.g. SHOAL_MUTANT)
         self.root = Path(tempfile.mkdtemp(prefix=f"jepsen-{engine}-", dir=base_dir))
         hosts = [node_host(i) for i in range(nodes)]
         self.port = _free_common_port(hosts, random.Random(seed ^ os.getpid()))
@@ -152,15 +154,22 @@ class LocalCluster:
                 "--logfile", str(d / "server.log"), "--save", "", "--appendonly", "no",
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(node_timeout),
+                # only loopback addresses are bound; Redis counts 127.0.0.N (N > 1) as remote and would refuse
+                # its replicas' connections in protected mode
+                "--protected-mode", "no",
             ]
-            if engine == "redis":
-                argv += ["--bind-source-addr", host]  # else its bus connects from 127.0.0.1 (Shoal does this itself)
+            # outgoing connections (replication; Redis's bus too) speak from the node's own address, so
+            # partitions between addresses cut them (Shoal's bus binds its own address by itself)
+            argv += ["--bind-source-addr", host]
+            argv += list(options)  # scenario directives, e.g. --cluster-replica-no-failover yes
             self.nodes.append(Node(i, host, self.port, d, argv))
 
     # ------------------------------------------------------------ lifecycle
     def _spawn(self, node: Node) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        env.pop("SHOAL_MUTANT", None)  # only the mutants this cluster was asked for
+        env.update(self.env)
         node.proc = subprocess.Popen(node.argv, cwd=node.dir, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=open(node.dir / "stderr.log", "ab"))
         node.paused = False
@@ -347,6 +356,116 @@ class LocalCluster:
                 pass
             time.sleep(0.1)
         raise ClusterError(f"the cluster did not become healthy within {timeout:.0f} s")
+
+    # ------------------------------------------------------- roles and slots
+    def index_of(self, addr: str) -> int | None:
+        """The node index of ``host:port`` (also accepts ``host:port@cport``)."""
+        addr = addr.split("@")[0]
+        for n in self.nodes:
+            if n.address == addr:
+                return n.index
+        return None
+
+    def node_id(self, i: int) -> str:
+        raw = self.client(i).execute_command("CLUSTER", "MYID")
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def topology(self, via: int | None = None) -> dict[int, tuple[str, int | None]]:
+        """Node index -> (``master``/``slave``, index of its primary or None), as one live node sees it."""
+        for i in ([via] if via is not None else range(len(self.nodes))):
+            if not self.nodes[i].alive() or self.nodes[i].paused:
+                continue
+            try:
+                lines = self.cluster_nodes(i)
+            except (redis.RedisError, OSError):
+                continue
+            ids = {f[0]: self.index_of(f[1]) for f in lines}
+            out = {}
+            for f in lines:
+                idx = ids[f[0]]
+                if idx is None:
+                    continue
+                flags = f[2].split(",")
+                role = "master" if "master" in flags else "slave" if "slave" in flags else "?"
+                out[idx] = (role, ids.get(f[3]) if f[3] != "-" else None)
+            return out
+        raise ClusterError("no node answered CLUSTER NODES")
+
+    def replicas_of(self, i: int, via: int | None = None) -> list[int]:
+        return sorted(j for j, (role, m) in self.topology(via).items() if role == "slave" and m == i)
+
+    def role_of(self, i: int) -> str:
+        """What node ``i`` says about itself (INFO replication role): master / slave / down."""
+        if not self.nodes[i].alive() or self.nodes[i].paused:
+            return "down"
+        try:
+            return str(self.info(i).get("role", "?"))
+        except (redis.RedisError, OSError):
+            return "down"
+
+    def info(self, i: int, section: str = "replication") -> dict:
+        """INFO ``section`` of node ``i`` as a dict (redis-py parses it)."""
+        return self.client(i).info(section)
+
+    def link_up(self, i: int) -> bool:
+        return self.info(i).get("master_link_status") == "up"
+
+    def wait_for(self, predicate, timeout: float, interval: float = 0.05, stop=None):
+        """Poll ``predicate()`` (errors count as falsy) until it is truthy; returns it, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                v = predicate()
+                if v:
+                    return v
+            except (redis.RedisError, OSError, ClusterError, ValueError, KeyError):
+                pass
+            if stop is not None and stop.is_set():
+                return None
+            time.sleep(interval)
+        return None
+
+    def migrate_slot(self, slot: int, src: int, dst: int, *, finish: bool = True, batch: int = 100) -> int:
+        """Move ``slot`` from ``src`` to ``dst`` the way redis-cli --cluster reshard does (IMPORTING,
+        MIGRATING, MIGRATE of every key, SETSLOT NODE everywhere); returns the keys moved. With
+        ``finish=False`` it stops after marking the slot and moving the first batch of keys: a
+        half-migrated slot, as an interrupted reshard leaves it."""
+        s, d = self.client(src, 5.0), self.client(dst, 5.0)
+        src_id, dst_id = self.node_id(src), self.node_id(dst)
+        d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        moved = 0
+        while True:
+            keys = s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if keys:
+                s.execute_command("MIGRATE", self.nodes[dst].host, self.nodes[dst].port, "", 0, 5000,
+                                  "KEYS", *keys)
+                moved += len(keys)
+            if not finish:
+                return moved
+            if not keys:
+                break
+        self.finish_slot(slot, dst)
+        return moved
+
+    def finish_slot(self, slot: int, dst: int) -> None:
+        """SETSLOT NODE ``dst`` on the destination first, then on every other live primary."""
+        dst_id = self.node_id(dst)
+        self.client(dst, 5.0).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        for n in self.nodes:
+            if n.index != dst and n.alive() and not n.paused:
+                try:
+                    if self.role_of(n.index) == "master":
+                        self.client(n.index, 5.0).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+                except redis.RedisError:
+                    pass
+
+    def fix(self, timeout: float = 120.0) -> str:
+        """``redis-cli --cluster fix`` (the real tool): closes open slots; returns its output."""
+        live = next(n for n in self.nodes if n.alive() and not n.paused)
+        done = subprocess.run(["redis-cli", "--cluster", "fix", live.address, "--cluster-yes"], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return done.stdout + done.stderr
 
     def log_tail(self, i: int, chars: int = 1500) -> str:
         parts = []

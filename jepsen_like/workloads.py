@@ -173,7 +173,8 @@ class SetWorkload(Workload):
         t = res.totals()
         return CheckReport("set", res.verdict, t["acknowledged_lost"],
                            {k: t[k] for k in ("acknowledged", "failed", "indeterminate", "lost", "unexpected",
-                                               "recovered", "failed_present", "duplicated")})
+                                               "recovered", "failed_present", "duplicated")}
+                           | {"_lost_elements": [e for k in res.keys for e in k.lost]})
 
 
 class CounterWorkload(Workload):

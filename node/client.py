@@ -61,6 +61,7 @@ class Client:
         "obuf_soft_limit_reached_time",
         "tls",
         "propagate_as",
+        "tracking",
     )
 
     def __init__(self, node, client_id: int, fd: int, addr: str, laddr: str, *, use_hiredis: bool = True) -> None:
@@ -115,6 +116,8 @@ class Client:
         self.tls = None
         #: Set by a handler through node.propagation.rewrite/prevent: what to propagate instead of argv.
         self.propagate_as = None
+        #: node.tracking.ClientTracking while CLIENT TRACKING is on, else None.
+        self.tracking = None
         #: Cluster mode: every request is checked by the routing hook (MOVED/ASK...).
         self.routed = node.cluster_enabled
         self.refresh_gate()
@@ -130,6 +133,7 @@ class Client:
             or self.asking
             or self.node.disk_error is not None  # MISCONF after a failed BGSAVE (node.persistence.snapshot)
             or (self.acl_user is not None and not self.acl_user.unrestricted)  # ACL checks (node.security.acl)
+            or self.tracking is not None  # CLIENT TRACKING: node.tracking.tracked_execute
         )
 
     def select(self, index: int) -> None:

@@ -83,6 +83,8 @@ class Directive:
     multi_arg: bool = False  # takes several words (CONFIG SET splits its value on spaces)
     unsigned: bool = False  # memory value kept as an unsigned 64-bit number
     percent: bool = False  # memory value that also accepts ``N%`` (stored as -N)
+    #: applied to a CONFIG SET value only (after parsing), for values Redis's apply step rewrites
+    set_adjust: Callable[[object], object] | None = field(default=None, repr=False)
     #: enum names that are spellings of another (oom-score-adj relative == yes)
     synonyms: dict = field(default_factory=dict)
     parse: Callable[..., object] | None = field(default=None, repr=False)
@@ -176,6 +178,8 @@ _DEFAULT_COBL = {"normal": (0, 0, 0), "replica": (268435456, 67108864, 60), "pub
 
 
 def _parse_client_output_buffer_limit(args: list[str], current) -> dict:
+    if args == [""]:  # CONFIG SET client-output-buffer-limit "": no class given, nothing changes (as Redis)
+        return dict(current if isinstance(current, dict) else _DEFAULT_COBL)
     if len(args) % 4 or not args:
         raise ConfigError("Wrong number of arguments in buffer limit configuration.")
     limits = dict(current if isinstance(current, dict) else _DEFAULT_COBL)
@@ -304,24 +308,109 @@ _TITLE_VARS = {"title", "listen-addr", "server-mode", "port", "tls-port", "unixs
 
 
 def _parse_title(args: list[str], current) -> str:
+    """proc-title-template, checked as Redis's sdstemplate + validateProcTitleTemplate.
+
+    ``{name}`` must be a known variable, ``{{`` is a literal brace, a lone
+    ``}`` is literal; the template expanded with an empty title must not be
+    blank (variables that can expand to nothing count as empty).
+    """
     if len(args) != 1:
         raise ConfigError("wrong number of arguments")
     text, i, ok = args[0], 0, True
+    expanded = []
     while i < len(text):
-        if text[i] == "{":
-            end = text.find("}", i)
-            if end == -1 or text[i + 1:end] not in _TITLE_VARS:
-                ok = False
-                break
-            i = end + 1
-        elif text[i] == "}":
+        if text[i] != "{":
+            expanded.append(text[i])
+            i += 1
+            continue
+        if i + 1 >= len(text):
             ok = False
             break
-        else:
-            i += 1
-    if not ok or not text.strip():
+        if text[i + 1] == "{":
+            expanded.append("{")
+            i += 2
+            continue
+        end = text.find("}", i + 1)
+        if end == -1 or text[i + 1:end] not in _TITLE_VARS:
+            ok = False
+            break
+        if text[i + 1:end] in ("listen-addr", "port", "tls-port"):  # never empty; the others may be
+            expanded.append("x")
+        i = end + 1
+    if not ok or not "".join(expanded).strip(" "):
         raise ConfigError("template format is invalid or contains unknown variables")
     return text
+
+
+def _no_active_defrag(value: bool) -> bool:
+    """activedefrag: Shoal has no jemalloc to defragment, so it refuses ``yes`` as Debian's redis-server does."""
+    if value:
+        raise ConfigError(
+            "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified "
+            "Jemalloc like the one shipped by default with the Redis source distribution")
+    return value
+
+
+def _valid_hostname(value: str) -> str:
+    """cluster-announce-hostname: Redis's isValidAnnouncedHostname (ASCII letters, digits, '-', '.')."""
+    if len(value.encode("utf-8", "surrogateescape")) >= 256:
+        raise ConfigError("Hostnames must be less than 256 characters")
+    if any(not (c.isascii() and (c.isalnum() or c in "-.")) for c in value):
+        raise ConfigError("Hostnames may only contain alphanumeric characters, hyphens or dots")
+    return value
+
+
+_RESERVED_FDS = 32  # CONFIG_MIN_RESERVED_FDS: descriptors kept for listeners, logs, persistence
+
+
+def open_files_for(maxclients: int) -> tuple[int, str | None]:
+    """Raise RLIMIT_NOFILE for ``maxclients`` as Redis's adjustOpenFilesLimit: (clients it allows, OS error).
+
+    Redis tries ``maxclients + 32`` and then 16 less at a time until setrlimit
+    succeeds or the current soft limit is reached (soft and hard limit both
+    set to the value found). The steps that cannot succeed (over the hard
+    limit, or over fs.nr_open for root) are skipped here instead of tried one
+    by one -- Redis spends minutes on them for a huge maxclients.
+    """
+    import resource
+
+    needed = (maxclients + _RESERVED_FDS) & _UINT_MAX  # an unsigned int sum in Redis: wraps for huge values
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return maxclients, None
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return maxclients, None
+    cap = hard
+    if os.geteuid() == 0:
+        try:
+            with open("/proc/sys/fs/nr_open", "rb") as fh:
+                cap = int(fh.read())
+        except (OSError, ValueError):
+            cap = resource.RLIM_INFINITY
+    best = needed
+    if cap != resource.RLIM_INFINITY and best > cap:
+        best -= -(-(best - cap) // 16) * 16
+    error = "Operation not permitted"
+    while best > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (best, best))
+            break
+        except (OSError, ValueError) as exc:
+            error = getattr(exc, "strerror", None) or error
+            best -= 16
+    best = max(best, soft)
+    if best < needed:
+        return best - _RESERVED_FDS, error
+    return maxclients, None
+
+
+def _fit_open_files(maxclients: int) -> None:
+    """CONFIG SET maxclients: refuse, as Redis, a value the descriptor limit cannot serve."""
+    allowed, _ = open_files_for(maxclients)
+    if allowed < maxclients:
+        raise ConfigError(
+            f"The operating system is not able to handle the specified number of clients, try with {allowed}")
 
 
 def _clamp_hz(value: int) -> int:
@@ -364,8 +453,8 @@ _FACILITIES = ("user", "local0", "local1", "local2", "local3", "local4", "local5
 
 _ALL = [
     # network
-    _int("port", 6379, 0, 65535, mutable=False),
-    _special("bind", ["*", "-::*"], _parse_bind, lambda v: " ".join(v), mutable=False),
+    _int("port", 6379, 0, 65535),  # CONFIG SET listens anew (node/main.py _listen_hook)
+    _special("bind", ["*", "-::*"], _parse_bind, lambda v: " ".join(v)),
     _d("bind-source-addr", "string", ""),
     _d("unixsocket", "string", "", mutable=False),
     _int("unixsocketperm", 0, 0, 0o777, mutable=False),
@@ -412,13 +501,15 @@ _ALL = [
     _int("latency-monitor-threshold", 0, 0, _LLONG_MAX),
     _int("slowlog-log-slower-than", 10000, -1, _LLONG_MAX),
     _int("slowlog-max-len", 128, 0, _LLONG_MAX),
-    _d("notify-keyspace-events", "special", "", parse=_parse_notify),
+    # Redis prints 'n' only when not every class is on ("A" hides it), but keeps the flag.
+    _d("notify-keyspace-events", "special", "", parse=_parse_notify,
+       render=lambda v: v.replace("An", "A", 1) if v.startswith("An") else v),
     _int("busy-reply-threshold", 5000, 0, _LLONG_MAX, aliases=("lua-time-limit",)),
     _int("shutdown-timeout", 10, 0, _INT_MAX),
     _special("shutdown-on-sigint", "default", _parse_shutdown_flags),
     _special("shutdown-on-sigterm", "default", _parse_shutdown_flags),
     _d("activerehashing", "bool", True),
-    _d("activedefrag", "bool", False),
+    _d("activedefrag", "bool", False, adjust=_no_active_defrag),
     _mem("active-defrag-ignore-bytes", 100 * 1024 * 1024, 1, _LLONG_MAX),
     _int("active-defrag-threshold-lower", 10, 0, 1000),
     _int("active-defrag-threshold-upper", 100, 0, 1000),
@@ -490,7 +581,8 @@ _ALL = [
     _int("repl-ping-replica-period", 10, 1, _INT_MAX, aliases=("repl-ping-slave-period",)),
     _int("repl-timeout", 60, 1, _INT_MAX),
     _d("repl-disable-tcp-nodelay", "bool", False),
-    _mem("repl-backlog-size", 1024 * 1024, 1, _LLONG_MAX),
+    # CONFIG SET raises a value under 16 KB to 16 KB (Redis's resizeReplicationBacklog); a config file keeps it.
+    _mem("repl-backlog-size", 1024 * 1024, 1, _LLONG_MAX, set_adjust=lambda v: max(v, 16384)),
     _int("repl-backlog-ttl", 3600, 0, _LLONG_MAX),
     _int("replica-priority", 100, 0, _INT_MAX, aliases=("slave-priority",)),
     _d("replica-announced", "bool", True),
@@ -516,7 +608,7 @@ _ALL = [
     _int("cluster-announce-port", 0, 0, 65535),
     _int("cluster-announce-tls-port", 0, 0, 65535),
     _int("cluster-announce-bus-port", 0, 0, 65535),
-    _d("cluster-announce-hostname", "string", ""),
+    _d("cluster-announce-hostname", "string", "", adjust=_valid_hostname),
     _d("cluster-preferred-endpoint-type", "enum", "ip", choices=("ip", "hostname", "unknown-endpoint")),
     # Shoal-only failover options (cluster_spec.md 11); the defaults keep Redis's behaviour
     _d("cluster-failover-offset-check", "bool", False, hidden=True),
@@ -698,6 +790,7 @@ class Config:
         #: CONFIG REWRITE of lines no directive owns: name -> fn() giving the lines to write
         #: (node.security registers ``user``); old lines are replaced one by one, extra ones appended.
         self.rewrite_hooks: dict[str, Callable[[], list[str]]] = {}
+        self.on_change("maxclients", _fit_open_files)
 
     def __getitem__(self, name: str):
         return self.values[name]
@@ -774,7 +867,8 @@ class Config:
                 args = [""]
         else:
             args = [text]
-        return directive.parse_args(args, self.values[directive.name])
+        value = directive.parse_args(args, self.values[directive.name])
+        return directive.set_adjust(value) if directive.set_adjust is not None else value
 
     def set_many(self, changes: list[tuple[Directive, object]]) -> None:
         """Store parsed values and run the change hooks; all or nothing.

@@ -161,6 +161,8 @@ class Node:
         #: WATCHed keys: (db index, key) -> clients watching it.
         self.watched_keys: dict[tuple[int, bytes], list] = {}
         self._watch_count = [0] * len(self.dbs)
+        #: CLIENT TRACKING state (node.tracking.Tracking), created by the first CLIENT TRACKING ON.
+        self.tracking = None
         self.pubsub = PubSub(self)
         from node.security.acl import AclRegistry
 
@@ -226,6 +228,8 @@ class Node:
         self.pubsub.client_closed(client)
         self.pending_write.discard(client)
         self.monitoring.client_closed(client)
+        if client.tracking is not None:
+            self.tracking.disable(client)
 
     def drop_slots(self, slot_bits: int) -> None:
         """Delete every key of the given slots in db 0 (this node lost them to another primary)."""
@@ -242,6 +246,8 @@ class Node:
 
         reset_transaction_state(client)
         self.monitoring.client_reset(client)
+        if client.tracking is not None:
+            self.tracking.disable(client)
         unsubscribe_all = getattr(self.pubsub, "unsubscribe_all", None)
         if unsubscribe_all is not None:
             unsubscribe_all(client)
@@ -262,6 +268,8 @@ class Node:
         """Install ``on_modify`` on a database only while someone watches or waits on it."""
         db = self.dbs[db_index]
         wanted = self._watch_count[db_index] > 0 or self.blocking.has_blocked(db_index)
+        if not wanted and self.tracking is not None:
+            wanted = self.tracking.hooked  # CLIENT TRACKING: any database, while someone tracks
         db.on_modify = self._key_modified if wanted else None
 
     def _key_modified(self, db: Database, key: bytes) -> None:
@@ -272,6 +280,9 @@ class Node:
             for client in watchers:
                 client.dirty_cas = True
         self.blocking.signal(db.index, key)
+        tracking = self.tracking
+        if tracking is not None and tracking.hooked:
+            tracking.key_modified(key)
 
     def watch(self, client, key: bytes) -> None:
         """WATCH ``key`` in the client's current database (idempotent)."""

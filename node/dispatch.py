@@ -19,8 +19,10 @@ from node.client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT
 from node.commands.table import _FAST_LOOKUP, Command, lookup
 from node.commands.transactions import queue_command
 from node.monitoring import after_command
+from node.monitoring.histogram import record_latency
 from node.propagation import SELF_PROPAGATING
 from node.resp import ErrorReply, Raw, write_reply
+from node.tracking import remember_keys, tracked_execute
 
 __all__ = ["call", "cstr", "execute", "reply_error", "resolve"]
 
@@ -49,6 +51,10 @@ REPLICATION = False
 
 #: PROPAGATING or PAUSED or REPLICATION, kept by their setters: one test on the fast path.
 SLOW_PATH = False
+
+#: The ``latency-tracking`` config: per-command latency histograms (LATENCY HISTOGRAM), kept by
+#: node.monitoring.histogram. A call under 1 us costs nothing more, one under 64 us a list increment.
+LATENCY_TRACKING = True
 
 #: Commands that can change a database other than the client's: call() compares the whole
 #: node's dirty counter for these, and only the client's database for the rest.
@@ -144,7 +150,10 @@ def execute(client, argv: list[bytes]) -> None:
             _reject(client, cmd, arity_error(cmd))
             return
     if client.gated or SLOW_PATH:
-        _execute_gated(client, cmd, argv)
+        if client.tracking is None:
+            _execute_gated(client, cmd, argv)
+        else:
+            tracked_execute(client, cmd, argv)  # CLIENT TRACKING (node.tracking)
         return
     if client.routed and _gate(client, cmd, argv):
         return  # redirected (MOVED, ASK, CROSSSLOT...)
@@ -163,6 +172,8 @@ def execute(client, argv: list[bytes]) -> None:
         elapsed = (perf_counter_ns() - start) // 1000
         cmd.usec += elapsed
         cmd.calls += 1
+        if elapsed and LATENCY_TRACKING:
+            record_latency(cmd, elapsed)
         cmd.failed_calls += 1
         client.last_command = cmd
         reply_error(client, error)
@@ -172,6 +183,11 @@ def execute(client, argv: list[bytes]) -> None:
     elapsed = (perf_counter_ns() - start) // 1000
     cmd.usec += elapsed
     cmd.calls += 1
+    if elapsed and LATENCY_TRACKING:  # calls under 1 us need nothing (node.monitoring.histogram)
+        try:
+            cmd.latency[elapsed] += 1  # 1..63 us
+        except (TypeError, IndexError):  # no histogram list yet (None), or 64 us and more
+            record_latency(cmd, elapsed)
     client.last_command = cmd
     kind = type(reply)
     if kind is Raw:
@@ -233,6 +249,11 @@ def _finish_call(client, cmd: Command, argv: list[bytes], reply, elapsed: int) -
     """The bookkeeping after a handler: command stats, the reply, the slow log / latency / MONITOR feed."""
     cmd.usec += elapsed
     cmd.calls += 1
+    if elapsed and LATENCY_TRACKING:  # calls under 1 us need nothing (node.monitoring.histogram)
+        try:
+            cmd.latency[elapsed] += 1  # 1..63 us
+        except (TypeError, IndexError):  # no histogram list yet (None), or 64 us and more
+            record_latency(cmd, elapsed)
     client.last_command = cmd
     if type(reply) is Raw:
         client.out += reply.data
@@ -241,6 +262,8 @@ def _finish_call(client, cmd: Command, argv: list[bytes], reply, elapsed: int) -
         reply_error(client, reply)
     else:
         write_reply(client.out, reply, client.resp3)
+    if client.tracking is not None and "readonly" in cmd.flags:
+        remember_keys(client, cmd, argv)  # CLIENT TRACKING (node.tracking)
     if elapsed >= WATCH_US:
         after_command(client, cmd, argv, elapsed)
 

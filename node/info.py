@@ -1,9 +1,13 @@
 """The text of INFO: Redis 7.0's sections, field names, order and number formats.
 
 Every field Redis 7.0 prints is printed, so monitoring tools and clients that
-parse INFO find what they expect. Values are real where Shoal has the thing
-they measure and honest constants where it has not (no AOF, no
-replication, no jemalloc): e.g. ``aof_enabled:0``, ``role:master``.
+parse INFO find what they expect (tests/test_info_fields.py compares sections,
+field names, order and value formats with redis-server, standalone, cluster,
+primary and replica). Values are real where Shoal has the thing they measure
+and Redis's neutral value where it has not: 0 for what Shoal does not do
+(active defrag, lazy-free, io-threads, client eviction, modules, Lua/function
+VM memory, reply-buffer resizing, total_reads/writes_processed),
+``mem_allocator:libc``, ``redis_build_id:0``.
 
 Memory: ``used_memory`` (and the peak and startup figures) come from
 ``node.memory`` -- malloc'ed bytes plus CPython pool blocks in use, minus
@@ -23,6 +27,7 @@ import time
 from collections import deque
 
 from node.core import SHOAL_VERSION, VERSION
+from node.monitoring.histogram import latencystats
 
 __all__ = ["DEFAULT_SECTIONS", "ALL_SECTIONS", "OpsSampler", "info_text", "memory_usage", "rss_bytes"]
 
@@ -220,8 +225,9 @@ def _clients(node) -> list[tuple[str, object]]:
         ("client_recent_max_input_buffer", max((getattr(c, "qbuf_peak", 0) for c in clients), default=0)),
         ("client_recent_max_output_buffer", max((len(getattr(c, "out", b"")) for c in clients), default=0)),
         ("blocked_clients", sum(1 for c in clients if getattr(c, "blocked", None) is not None)),
-        ("tracking_clients", 0),
-        ("clients_in_timeout_table", 0),
+        ("tracking_clients", node.tracking.clients if node.tracking is not None else 0),
+        # Blocked clients with a deadline (BLPOP 5, WAIT ... 100): Redis's clients_timeout_table.
+        ("clients_in_timeout_table", sum(1 for c in clients if getattr(getattr(c, "blocked", None), "deadline_ms", 0))),
     ]
 
 
@@ -236,6 +242,8 @@ def _memory(node) -> list[tuple[str, object]]:
     net = used - startup
     maxmemory = node.config["maxmemory"]
     frag = rss / used if used else 0.0
+    backlog = getattr(getattr(node, "replication", None), "backlog", None)
+    repl_buffer = len(backlog.buf) if backlog is not None else 0  # the backlog is the replication buffer
     return [
         ("used_memory", used),
         ("used_memory_human", bytes_to_human(used)),
@@ -278,8 +286,8 @@ def _memory(node) -> list[tuple[str, object]]:
         ("mem_fragmentation_ratio", "%.2f" % frag),
         ("mem_fragmentation_bytes", rss - used),
         ("mem_not_counted_for_evict", 0),
-        ("mem_replication_backlog", 0),
-        ("mem_total_replication_buffers", 0),
+        ("mem_replication_backlog", repl_buffer),
+        ("mem_total_replication_buffers", repl_buffer),
         ("mem_clients_slaves", 0),
         ("mem_clients_normal", sum(len(getattr(c, "out", b"")) for c in node.clients.values())),
         ("mem_cluster_links", 0),
@@ -364,9 +372,9 @@ def _stats(node) -> list[tuple[str, object]]:
         ("active_defrag_key_misses", 0),
         ("total_active_defrag_time", 0),
         ("current_active_defrag_time", 0),
-        ("tracking_total_keys", 0),
-        ("tracking_total_items", 0),
-        ("tracking_total_prefixes", 0),
+        ("tracking_total_keys", len(node.tracking.table) if node.tracking is not None else 0),
+        ("tracking_total_items", node.tracking.items if node.tracking is not None else 0),
+        ("tracking_total_prefixes", len(node.tracking.prefixes) if node.tracking is not None else 0),
         ("unexpected_error_replies", s.unexpected_error_replies),
         ("total_error_replies", s.total_error_replies),
         ("dump_payload_sanitizations", 0),
@@ -458,8 +466,7 @@ _GENERATORS = {
     "modules": ("Modules", lambda node: []),
     "commandstats": ("Commandstats", _commandstats),
     "errorstats": ("Errorstats", _errorstats),
-    # Per-command latency percentiles need a histogram per call on the hot path; not kept.
-    "latencystats": ("Latencystats", lambda node: []),
+    "latencystats": ("Latencystats", latencystats),  # latency-tracking (node.monitoring.histogram)
     "cluster": ("Cluster", lambda node: [("cluster_enabled", int(node.cluster_enabled))]),
     "keyspace": ("Keyspace", _keyspace),
 }

@@ -113,6 +113,89 @@ def _tls_port_hook(node, server, config, logger, current):
     return changed
 
 
+def _fit_maxclients(config, logger) -> None:
+    """At start, as Redis: a maxclients the descriptor limit cannot serve is lowered, with Redis's warnings."""
+    from node.config import open_files_for
+
+    wanted = config["maxclients"]
+    allowed, error = open_files_for(wanted)
+    if allowed >= wanted:
+        return
+    config.values["maxclients"] = allowed
+    logger.warning(f"You requested maxclients of {wanted} requiring at least {wanted + 32} max file descriptors.")
+    logger.warning(f"Server can't set maximum open files to {wanted + 32} because of OS error: {error}.")
+    logger.warning(f"Current maximum open files is {allowed + 32}. maxclients has been reduced to {allowed} to "
+                   "compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.")
+
+
+def _listen_hook(node, server, config, logger):
+    """CONFIG SET port/bind, as Redis's changeListenPort/changeBindAddr.
+
+    A new port is opened before the old one is closed; new bind addresses
+    replace the old sockets (closed first: same port). If anything fails the
+    old sockets are kept (or opened again) and CONFIG SET reports Redis's text.
+    """
+    state = {"port": config["port"], "bind": list(config["bind"])}
+
+    def open_all(binds, port, tls_port):
+        addresses = binds or ["*", "-::*"]  # bind "": every interface, as Redis's default
+        plain = open_listeners(addresses, port, config["tcp-backlog"]) if port else []
+        try:
+            tls = open_listeners(addresses, tls_port, config["tcp-backlog"]) if tls_port else None
+        except OSError:
+            for sock in plain:
+                sock.close()
+            raise
+        return plain, tls
+
+    def changed() -> None:
+        port, binds = config["port"], list(config["bind"])
+        if port == state["port"] and binds == state["bind"]:
+            return
+        rebind = binds != state["bind"]
+        tls_port = config["tls-port"] if rebind else 0
+        if rebind:  # the same addresses may come back: free them first
+            server.replace_listeners([])
+            if tls_port:
+                server.replace_tls_listeners([])
+        try:
+            plain, tls = open_all(binds, port, tls_port)
+        except OSError as exc:
+            logger.warning(str(exc.strerror or exc))
+            if rebind:
+                try:
+                    plain, tls = open_all(state["bind"], state["port"], tls_port)
+                    server.replace_listeners(plain)
+                    if tls is not None:
+                        server.replace_tls_listeners(tls)
+                except OSError as again:
+                    logger.warning(f"Failed to restore the old listening sockets: {again.strerror or again}")
+            raise ConfigError("Failed to bind to specified addresses." if rebind
+                              else "Unable to listen on this port. Check server logs.") from None
+        server.replace_listeners(plain)
+        if tls is not None:
+            server.replace_tls_listeners(tls)
+        node.tcp_port = port
+        state.update(port=port, bind=binds)
+
+    return changed
+
+
+def _tls_use_hook(node, config, logger):
+    """CONFIG SET tls-replication/tls-cluster yes, as Redis's applyTlsCfg: TLS must then be configurable."""
+
+    def changed() -> None:
+        if node.tls is None and (config["tls-replication"] or config["tls-cluster"]):
+            try:
+                node.tls = TLSState(config, logger)
+            except TLSError as exc:
+                logger.warning(str(exc))
+                raise ConfigError("Unable to update TLS configuration. Check server logs.") from None
+            node.tls.watch(ConfigError)
+
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-v", "--version"):
@@ -139,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     logger.warning("Configuration loaded" if config.config_file else
                    "Warning: no config file specified, using the default config.")
+    _fit_maxclients(config, logger)
     node = Node(config, logger=logger)
     node.config_file = config.config_file or ""
     node.executable = os.path.abspath(sys.argv[0])
+    __import__("node.mutants").mutants.install(node)  # test-only seeded bugs: nothing unless SHOAL_MUTANT is set
     logger.role = "M"
     config.on_change("loglevel", logger.set_level)
     try:
@@ -183,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     server = ShoalServer(node, listeners, tls_listeners=tls_listeners)
     config.on_change("tls-port", _tls_port_hook(node, server, config, logger, tls_listeners))
+    config.on_change_group(("tls-replication", "tls-cluster"), _tls_use_hook(node, config, logger))
+    config.on_change_group(("port", "bind"), _listen_hook(node, server, config, logger))
     driver = None
     if node.cluster_enabled:
         from gossip.state import ConfigFileError

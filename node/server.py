@@ -75,6 +75,8 @@ def open_listeners(binds: Iterable[str], port: int, backlog: int, logger=None) -
             sock.close()
             if optional and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
                 continue
+            for opened in sockets:  # none of this call's sockets outlive its failure
+                opened.close()
             raise OSError(exc.errno, f"Could not create server TCP listening socket {addr}:{port}: {exc.strerror}") from None
         sockets.append(sock)
     return sockets
@@ -112,7 +114,7 @@ class ShoalServer:
                 node.flush_clients = self.flush_pending
                 nursery.start_soon(node.replication.run)  # replication cron, link to a primary (node.replication)
                 nursery.start_soon(self._cron)
-                nursery.start_soon(self._signals)
+                await nursery.start(self._signals)  # handlers in place before the first client is served
                 nursery.start_soon(self._block_timeouts)
                 task_status.started(self)
                 with self._serve_scope:
@@ -134,8 +136,9 @@ class ShoalServer:
         self.node.shutdown_requested = True
         self._serve_scope.cancel()
 
-    async def _signals(self) -> None:
+    async def _signals(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for signum in signals:
                 name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
                 self.node.logger.warning(f"Received {name} scheduling shutdown...")
@@ -163,7 +166,13 @@ class ShoalServer:
             if timeout:
                 limit = node.clock.wall_ms() - timeout * 1000
                 for client in list(self.clients.values()):
-                    if client.last_interaction_ms < limit and client.blocked is None:
+                    # As Redis's clientsCronHandleTimeout: replicas, monitors, the primary's link,
+                    # blocked and subscribed clients never time out.
+                    if (client.last_interaction_ms < limit and client.blocked is None
+                            and not (client.flags and ("S" in client.flags or "O" in client.flags
+                                                       or "M" in client.flags))
+                            and not (client.pubsub_channels or client.pubsub_patterns
+                                     or client.pubsub_shard_channels)):
                         node.logger.verbose("Closing idle client")
                         self._close(client)
 
@@ -324,6 +333,12 @@ class ShoalServer:
             sock.setblocking(False)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                keepalive = node.config["tcp-keepalive"]
+                if keepalive:  # as Redis's anetKeepAlive: probes after <n> s idle, every n/3 s, 3 of them
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(keepalive // 3, 1))
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
             fd = sock.fileno()
             local = sock.getsockname()
             client = Client(
@@ -380,6 +395,10 @@ class ShoalServer:
             node.stats.total_error_replies += 1
             write_reply(client.out, ErrorReply("ERR " + exc.message), client.resp3)
             client.close_after_reply = True
+        if len(client.out) > 16384 and not client.killed and "S" not in client.flags:
+            # client-output-buffer-limit normal/pubsub for replies, as Redis's check on each reply past
+            # its 16 KB buffer (replicas: node.replication; messages to subscribers: node.pubsub).
+            node.pubsub.check_output_limit(client)
         pending = parser.pending_bytes()
         if pending > client.qbuf_peak:
             client.qbuf_peak = pending
@@ -409,11 +428,15 @@ class ShoalServer:
                     self._process_input(client)
         if node.aof.buf:
             node.aof.flush()  # one AOF write (and fsync under 'always') for all the replies of this pass
+        if node.tracking is not None and node.tracking.bcast_pending:
+            node.tracking.broadcast()  # CLIENT TRACKING BCAST: the keys changed this pass (node.tracking)
         if node.pending_write:
             pending = node.pending_write
             node.pending_write = set()
+            now_ms = node.clock.wall_ms()  # Redis counts a write to a client as interaction (timeout, idle)
             for client in pending:
                 if clients.get(client.fd) is client:
+                    client.last_interaction_ms = now_ms
                     self._flush(client)
         if node.pending_close:
             for client in node.pending_close:
@@ -475,6 +498,19 @@ class ShoalServer:
 
 
     # ------------------------------------------------------------ TLS clients (tls-port)
+
+    def replace_listeners(self, sockets: Iterable[socket.socket]) -> None:
+        """CONFIG SET port/bind: serve ``sockets`` as the plain listeners, close the old ones (clients stay)."""
+        for fd in [fd for fd in self.listeners if fd not in self.tls_fds]:
+            sock = self.listeners.pop(fd)
+            try:
+                self.epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
+            sock.close()
+        for sock in sockets:
+            self.listeners[sock.fileno()] = sock
+            self.epoll.register(sock.fileno(), _EPOLLIN)
 
     def replace_tls_listeners(self, sockets: Iterable[socket.socket]) -> None:
         """CONFIG SET tls-port: serve ``sockets`` as the TLS listeners, close the old ones (clients stay)."""

@@ -227,9 +227,12 @@ KNOWN_DIFFERENCES["client"] = Difference(
     "qbuf-free/rbs/rbp/oll/omem as 0, the pending output bytes as obl, and as tot-mem the sum of "
     "the buffers it knows. The field list and order are Redis 7.0's (no 7.2 lib-name/lib-ver). "
     "CLIENT SETINFO LIB-NAME/LIB-VER exists as in Redis 7.2 (clients such as redis-py send it on "
-    "connect; 7.0 answers 'unknown subcommand'). CLIENT CACHING, TRACKING, PAUSE and UNBLOCK are "
-    "not implemented (unknown subcommand) and CLIENT HELP lists only what Shoal implements; "
-    "GETREDIR/TRACKINGINFO report tracking off, UNPAUSE has nothing to resume.",
+    "connect; 7.0 answers 'unknown subcommand'). CLIENT HELP lists only what Shoal implements. "
+    "CLIENT TRACKING (node.tracking): over tracking-table-max-keys Shoal invalidates the oldest "
+    "table entries where Redis picks random ones, and checks the limit before the commands of "
+    "tracking clients only (Redis: before every command). When two PREFIXes given after the first "
+    "overlap, Redis 7.0 answers the overlap error and then +OK too (checkPrefixCollisionsOrReply "
+    "returns the index) and enables tracking; Shoal answers only the error and changes nothing.",
     _normalize_client,
 )
 
@@ -285,7 +288,10 @@ INFO_DIFFERENCES = Difference(
     "Values that describe a C process differ by nature: used_memory is node/memory's estimate "
     "(malloc'ed bytes + CPython pool bytes in use, minus the interpreter's start-up footprint, "
     "plus a nominal 1 MB), the allocator_* and fragmentation figures derive from it and the RSS, mem_allocator is libc, Lua/functions memory is 0. # Latencystats "
-    "is empty (a per-command latency histogram would cost on every call); total_reads_processed and "
+    "and LATENCY HISTOGRAM come from node.monitoring.histogram: exact HdrHistogram values for calls "
+    "under 64 us, the level's top value for longer ones (Shoal keeps only their power-of-two level); "
+    "redis_build_id is 0 (there is no C build to hash); # Commandstats and # Latencystats lines are "
+    "compared as sets (Redis prints them in its command dict's hash order); total_reads_processed and "
     "total_writes_processed are 0 (not counted by the event loop). Tests compare section and field names, and values "
     "where both servers must agree (counters after a known sequence of commands).",
     lambda raw: raw,
@@ -310,7 +316,9 @@ KNOWN_DIFFERENCES["debug: help, reload, unsupported subcommands"] = Difference(
     "and loads the RDB file as Redis does, except that a file that cannot be loaded leaves the "
     "dataset as it was (Redis has emptied it, or exits on a corrupt file), and the 'DB reloaded' "
     "line is logged at notice level (Redis: warning). "
-    "DEBUG DIGEST/DIGEST-VALUE cover strings only for now.",
+    "DEBUG DIGEST/DIGEST-VALUE cover strings only for now. "
+    "Shoal adds DEBUG CLUSTER-BUS DROP/DELAY/CLOSE/RESET/STATUS (test-only cluster bus faults, "
+    "node/cluster/faults.py; listed in DEBUG HELP), refused with Redis's text when DEBUG is.",
     lambda raw: raw,
 )
 
@@ -666,5 +674,33 @@ KNOWN_DIFFERENCES["acl|log: client-info and age-seconds"] = Difference(
     "Each entry's client-info is the CLIENT LIST line of the client (ids, ports, buffer sizes differ "
     "between the servers) and age-seconds is timing; count, reason, context, object, username and the "
     "line's cmd/user/db fields are compared exactly.",
+    lambda raw: raw,
+)
+
+
+# ---- CONFIG SET at run time (tests/test_config_runtime.py) ----
+
+#: Accepted by CONFIG SET (same parsing, same CONFIG GET text, same errors as Redis) but with no
+#: effect on what Shoal does, because Shoal has no such machinery: no jemalloc/defragmentation,
+#: no lazy-free thread (frees are synchronous), no process title, no crash report, no
+#: client-eviction (maxmemory-clients), no oom_score_adj writes, no diskless load, no compressed
+#: list nodes, no cluster announce of ports/hostnames other than cluster-announce-ip.
+CONFIG_ACCEPTED_WITHOUT_EFFECT = (
+    "bind-source-addr", "proc-title-template", "dynamic-hz", "ignore-warnings", "crash-log-enabled",
+    "crash-memcheck-enabled", "shutdown-timeout", "activerehashing", "active-defrag-ignore-bytes",
+    "active-defrag-threshold-lower", "active-defrag-threshold-upper", "active-defrag-cycle-min",
+    "active-defrag-cycle-max", "active-defrag-max-scan-fields", "jemalloc-bg-thread", "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-flush", "replica-lazy-flush", "oom-score-adj", "oom-score-adj-values",
+    "propagation-error-behavior", "maxmemory-clients", "sanitize-dump-payload", "rdb-del-sync-files",
+    "replica-ignore-disk-write-errors", "repl-diskless-load", "repl-disable-tcp-nodelay",
+    "cluster-link-sendbuf-limit", "cluster-announce-port", "cluster-announce-tls-port", "cluster-announce-bus-port",
+    "cluster-announce-hostname", "cluster-preferred-endpoint-type", "list-compress-depth",
+)
+KNOWN_DIFFERENCES["config|set: parameters without effect"] = Difference(
+    "activedefrag yes is refused with "
+    "the text of a Redis built without Redis's jemalloc (Debian's). The parameters in "
+    "CONFIG_ACCEPTED_WITHOUT_EFFECT are parsed, reported and rewritten exactly as Redis does but change "
+    "nothing in Shoal. A huge maxclients (over the hard RLIMIT_NOFILE) is refused at once where "
+    "redis-server loops for minutes in adjustOpenFilesLimit before refusing it the same way.",
     lambda raw: raw,
 )

@@ -73,6 +73,7 @@ class ServerProcess:
         self.argv = base + [
             "--port", str(self.port), "--bind", host, "--dir", self.dir,
             "--save", "", "--appendonly", "no", "--logfile", self.log_path,
+            "--repl-diskless-sync-delay", "0",  # a full sync forks at once (Redis's default waits 5 s)
             *args,
         ]
         self.proc: subprocess.Popen | None = None

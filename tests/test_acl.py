@@ -653,7 +653,7 @@ def test_config_rewrite_writes_users(tmp_path):
         conf = tmp_path / f"{kind}.conf"
         conf.write_text('save ""\nrename-command keys ""\nuser old on nopass +@all ~*\n')
         proc = ServerProcess(kind)
-        proc.argv.insert(len(proc.argv) - 12, str(conf))  # the config file goes first, before --options
+        proc.argv.insert(proc.argv.index("--port"), str(conf))  # the config file goes first, before --options
         with proc, RawClient(proc.port) as c:
             assert c.call("AUTH", "old", "x") == b"+OK\r\n"
             assert c.call("ACL", "SETUSER", "bob", "on", ">pw", "~b*", "+get") == b"+OK\r\n"

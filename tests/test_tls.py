@@ -599,8 +599,10 @@ def test_redis_replica_syncs_from_shoal_over_tls(certs):
                 r.set("after-sync", "streamed")
                 r.lpush("list", "z")
                 deadline = time.monotonic() + 30
-                while rr.get("after-sync") is None:
+                # The SET and the LPUSH may reach the replica in separate reads: wait for the later one.
+                while rr.get("after-sync") is None or rr.llen("list") < 4:
                     assert time.monotonic() < deadline, replica.log()[-2000:] + primary.log()[-2000:]
                     time.sleep(0.05)
+                assert rr.get("after-sync") == b"streamed"
                 assert rr.lrange("list", 0, -1) == [b"z", b"a", b"b", b"c"]
                 assert "MASTER <-> REPLICA sync: Finished with success" in replica.log()

@@ -14,7 +14,9 @@ invariants (``FailoverInvariants``) are checked after every 100 ms tick:
 
 and after healing (and restarting what was killed) ``converge`` demands one
 view everywhere, cluster_state ok, every replica following a live primary,
-every slot served by a live primary, holding for 2 x node timeout.
+every slot served by a live primary, holding for 2 x node timeout, and open
+slots (migration marks) that name live primaries only, copied exactly on
+each primary's replicas.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from gossip.core import ClusterError
 from gossip.messages import MASTER, SLAVE
 from jepsen_like.sim.cluster import NetworkFaults, SimCluster
 
-__all__ = ["ACTIONS", "FailoverInvariants", "NT", "assert_healthy", "build", "converge", "node_id", "owner_bits",
-           "run_schedule", "seeded_steps", "wait_until"]
+__all__ = ["ACTIONS", "FailoverInvariants", "NT", "assert_healthy", "assert_marks_consistent", "build", "converge",
+           "node_id", "owner_bits", "run_schedule", "seeded_steps", "wait_until"]
 
 NT = 2000
 
@@ -135,6 +137,27 @@ def assert_healthy(sim: SimCluster) -> None:
                     f"seed {sim.seed}: node {n.index} sees replica {rec.id} following a non-primary")
     owners = set(next(n for n in sim.nodes if n.alive).state.slots.owners)
     assert None not in owners and owners <= live_ids, f"seed {sim.seed}: slots unbound or on dead nodes"
+    assert_marks_consistent(sim)
+
+
+def assert_marks_consistent(sim: SimCluster) -> None:
+    """Open slots after convergence: every mark names a live primary (a failover renamed marks naming the old
+    one), and every replica's copy of its primary's marks is the primary's own."""
+    by_id = {n.state.myself.id: n for n in sim.nodes if n.alive}
+    for n in by_id.values():
+        state = n.state
+        if state.myself.flags & SLAVE:
+            primary = by_id.get(state.myself.master_id)
+            if primary is not None:
+                own = (primary.state.slots.migrating_to, primary.state.slots.importing_from)
+                assert state.primary_marks == own, (
+                    f"seed {sim.seed}: node {n.index} holds {state.primary_marks} for its primary, which has {own}")
+            continue
+        for marks in (state.slots.migrating_to, state.slots.importing_from):
+            for slot, other in marks.items():
+                peer = by_id.get(other)
+                assert peer is not None and peer.state.myself.flags & MASTER, (
+                    f"seed {sim.seed}: node {n.index} has slot {slot} open with {other}, not a live primary")
 
 
 def converge(sim: SimCluster, check, within_ms: int = 40 * NT) -> None:

@@ -18,6 +18,7 @@ logged, never more.
 
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import random
@@ -31,11 +32,16 @@ from gossip.core import ClusterConfig, ClusterState, InboundLink, OutboundLink
 from gossip.messages import SLAVE
 from gossip.state import ConfigFileError, parse_nodes_conf
 from node.cluster.bus_secret import BusAuthError, PrefixedStream, accept_handshake, connect_handshake
+from node.cluster.faults import BusFaults
 
 __all__ = ["ClusterDriver"]
 
 _TICK_S = 0.1
 _READ_SIZE = 65536
+#: A coalesced PONG (``ClusterState._request_pong``) goes out once no SETSLOT came for this long...
+_PONG_QUIET_S = 0.005
+#: ...or this long after it was asked for, whichever comes first.
+_PONG_MAX_DELAY_S = 0.05
 
 
 class _Link:
@@ -48,6 +54,8 @@ class _Link:
         self.has_data = trio.Event()
         self.scope = trio.CancelScope()
         self.closed = False
+        self.peer = None  # inbound: the node id its frames carry (DEBUG CLUSTER-BUS CLOSE)
+        self.delayed = None  # DEBUG CLUSTER-BUS DELAY: deque of (due, message) while frames wait
 
     def queue(self, frame: bytes) -> None:
         self.out += frame
@@ -70,9 +78,11 @@ class ClusterDriver:
         self._nursery: trio.Nursery | None = None
         self._backoff: dict[str, float] = {}
         self._refusals: set = set()  # (peer host, reason) already logged at warning level
+        self.faults = BusFaults()  # test-only bus faults set by DEBUG CLUSTER-BUS (node.cluster.faults)
         self.listener: trio.SocketListener | None = None
         #: Called after effects that wrote to clients (published messages) so they are flushed now.
         self.flush_clients = None
+        self._pong_scheduled = False  # a _send_pong_later task is waiting
         for name in ("cluster-node-timeout", "cluster-require-full-coverage", "cluster-allow-reads-when-down",
                      "cluster-allow-replica-migration", "cluster-replica-no-failover", "cluster-announce-ip",
                      "cluster-replica-validity-factor", "repl-ping-replica-period", "cluster-migration-barrier",
@@ -122,13 +132,15 @@ class ClusterDriver:
             self.save(fsync=True, state=state)
         return state
 
-    def _save_in_place(self, data: bytes) -> None:
-        """Overwrite nodes.conf in one write, padded with newlines to its old length, then truncate.
+    def _save_in_place(self, data: bytes, fsync: bool = False) -> None:
+        """Overwrite nodes.conf in one write, padded with newlines to its old length, then truncate
+        (and fsync the file when asked).
 
         A temp file and a rename cost about 1 ms of directory metadata per
-        save, paid on every CLUSTER SETSLOT of a reshard (Redis 7.0 writes in
-        place too). The padding keeps the file parseable at every instant:
-        a process killed between the write and the truncate leaves the new
+        save, paid on every CLUSTER SETSLOT of a reshard (Redis 7.0's
+        clusterSaveConfig writes in place too, fsyncing the file itself when
+        asked). The padding keeps the file parseable at every instant: a
+        process killed between the write and the truncate leaves the new
         configuration followed by blank lines, never a mix of old and new.
         """
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -138,19 +150,22 @@ class ClusterDriver:
             if size < old_size:
                 data += b"\n" * (old_size - size)
             os.write(fd, data)
-            os.ftruncate(fd, size)
+            if size < old_size:
+                os.ftruncate(fd, size)
+            if fsync:
+                os.fsync(fd)  # the file's data and size are durable before the reply or the bus message
         finally:
             os.close(fd)
 
     def save(self, *, fsync: bool = False, state: ClusterState | None = None) -> None:
-        """Write nodes.conf. With ``fsync`` (epoch and role changes, as in Redis): a temp file, fsync,
-        rename and directory fsync, so the change survives power loss; otherwise in place (see
-        ``_save_in_place``)."""
+        """Write nodes.conf. An existing file is rewritten in place (see ``_save_in_place``), with an
+        fsync of the file for epoch, vote and role changes, as Redis 7.0 does; the first save creates it
+        through a temp file, fsync, rename and directory fsync, so the name itself is durable."""
         state = state or self.state
         text = state.config_text()
         directory = os.path.dirname(self.path) or "."
-        if not fsync and os.path.exists(self.path):
-            self._save_in_place(text.encode("utf-8"))
+        if os.path.exists(self.path):
+            self._save_in_place(text.encode("utf-8"), fsync)
             return
         tmp = f"{self.path}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -218,8 +233,26 @@ class ClusterDriver:
                 unpause = getattr(self.node, "unpause_clients", None)
                 if unpause is not None:
                     unpause()
+            elif kind == "pong_later":
+                if not self._pong_scheduled and self._nursery is not None:
+                    self._pong_scheduled = True
+                    self._nursery.start_soon(self._send_pong_later)
         if delivered and self.flush_clients is not None:
             self.flush_clients()
+
+    async def _send_pong_later(self) -> None:
+        """Send the PONG the state machine asked for once its SETSLOTs pause (see ``_request_pong``)."""
+        state = self.state
+        deadline = trio.current_time() + _PONG_MAX_DELAY_S
+        seen = state.pong_activity
+        while state.pong_pending and trio.current_time() < deadline:
+            await trio.sleep(_PONG_QUIET_S)
+            if state.pong_activity == seen:
+                break
+            seen = state.pong_activity
+        self._pong_scheduled = False  # a request from here on starts a new wait
+        state.flush_pong()
+        self.apply()
 
     # ------------------------------------------------------------ tasks
 
@@ -445,9 +478,53 @@ class ClusterDriver:
                 return
             if messages:
                 self.feed_replication(self.now())  # a manual failover's offsets must be exact, not a tick old
+                link.peer = messages[-1].sender
+                if self.faults.active:
+                    self._faulty_delivery(link, messages, handle)
+                    self.apply()
+                    continue
             for msg in messages:
                 handle(msg)
             self.apply()
+
+    def _faulty_delivery(self, link: _Link, messages: list, handle) -> None:
+        """DEBUG CLUSTER-BUS faults are set: drop frames, or queue them per link to deliver later in order."""
+        faults = self.faults
+        queue = link.delayed
+        arrival = trio.current_time()
+        for msg in messages:
+            if faults.dropped(msg):
+                continue
+            ms = faults.delay_ms(msg.sender)
+            if queue is None:
+                if not ms:
+                    handle(msg)
+                    continue
+                queue = link.delayed = collections.deque()
+                faults.queue_opened()
+                self._nursery.start_soon(self._deliver_delayed, link, queue, handle)
+            due = arrival + ms / 1000
+            if queue and queue[-1][0] > due:
+                due = queue[-1][0]  # never overtake a frame queued earlier on this link
+            queue.append((due, msg))
+
+    async def _deliver_delayed(self, link: _Link, queue, handle) -> None:
+        # Frames read before the peer closed the link are still delivered (TCP hands over data before
+        # the FIN); closing it ourselves (CLOSE, the watchdog, a write error) discards them.
+        try:
+            while queue and not link.scope.cancel_called:
+                await trio.sleep_until(queue[0][0])
+                if link.scope.cancel_called:
+                    break
+                now = trio.current_time()
+                self.feed_replication(self.now())
+                while queue and queue[0][0] <= now:
+                    handle(queue.popleft()[1])
+                self.apply()
+        finally:
+            if link.delayed is queue:
+                link.delayed = None
+            self.faults.queue_drained()
 
     # ------------------------------------------------------------ helpers for commands
 

@@ -29,6 +29,8 @@ _LONG_MAX = 2**63 - 1
 
 _HELP = [
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
     "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
@@ -65,6 +67,9 @@ _HELP = [
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
     "TRACKINGINFO",
     "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
@@ -124,6 +129,13 @@ def flag_letters(client) -> str:
         letters += "x"
     if client.blocked is not None:
         letters += "b"
+    tracking = client.tracking
+    if tracking is not None:
+        letters += "t"
+        if tracking.broken:
+            letters += "R"
+        if tracking.bcast:
+            letters += "B"
     if client.dirty_cas:
         letters += "d"
     if client.close_after_reply and not client.killed:
@@ -179,6 +191,7 @@ def info_line(client, current, current_argv, current_cmd: str) -> str:
     multi_mem = _multi_mem(client)
     obl = len(client.out)
     name = client.name.decode("ascii", "replace")
+    redir = client.tracking.redirect if client.tracking is not None else -1
     return (
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} name={name} "
         f"age={now_s - client.created_ms // 1000} idle={now_s - client.last_interaction_ms // 1000} "
@@ -187,7 +200,7 @@ def info_line(client, current, current_argv, current_cmd: str) -> str:
         f"multi={len(client.multi) if client.multi is not None else -1} qbuf={qbuf} qbuf-free=0 "
         f"argv-mem={argv_mem} multi-mem={multi_mem} rbs=0 rbp=0 obl={obl} oll=0 omem=0 "
         f"tot-mem={qbuf + argv_mem + multi_mem + obl} events={events} cmd={cmd} "
-        f"user={client.user.decode('utf-8', 'replace')} redir=-1 resp={3 if client.resp3 else 2}"
+        f"user={client.user.decode('utf-8', 'replace')} redir={redir} resp={3 if client.resp3 else 2}"
     )
 
 
@@ -385,15 +398,141 @@ def client_no_evict(client, argv):
 @_sub("getredir", 2, summary="Get tracking notifications redirection client ID if any", since="6.0.0",
       complexity="O(1)")
 def client_getredir(client, argv):
-    return -1  # no client tracking in Shoal: never redirecting
+    tracking = client.tracking
+    return tracking.redirect if tracking is not None else -1
 
 
 @_sub("trackinginfo", 2,
       summary="Return information about server assisted client side caching for the current connection",
       since="6.2.0", complexity="O(1)")
 def client_trackinginfo(client, argv):
-    # Tracking is not implemented, so every client is in the "off" state.
-    return {b"flags": SetReply([b"off"]), b"redirect": -1, b"prefixes": []}
+    tracking = client.tracking
+    if tracking is None:
+        return {b"flags": SetReply([b"off"]), b"redirect": -1, b"prefixes": []}
+    return {
+        b"flags": SetReply([b"on", *tracking.flags()]),
+        b"redirect": tracking.redirect,
+        b"prefixes": sorted(tracking.prefixes),  # a radix tree: byte order
+    }
+
+
+_SINGLE_REDIRECT = ErrorReply("ERR A client can only redirect to a single other client")
+_NO_REDIRECT_CLIENT = ErrorReply("ERR The client ID you want redirect to does not exist")
+
+
+def _c_string(data: bytes) -> str:
+    nul = data.find(b"\0")
+    return (data if nul == -1 else data[:nul]).decode("utf-8", "surrogateescape")
+
+
+def _overlap(a: bytes, b: bytes) -> bool:
+    """stringCheckPrefix: one is a prefix of the other."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+@_sub("tracking", -3, summary="Enable or disable server assisted client side caching support", since="6.0.0",
+      complexity="O(1). Some options may introduce additional complexity.")
+def client_tracking(client, argv):
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]."""
+    from node.tracking import get
+
+    redirect = 0
+    bcast = optin = optout = noloop = False
+    prefixes: list[bytes] = []
+    argc = len(argv)
+    j = 3
+    while j < argc:
+        option = argv[j].lower()
+        more = j < argc - 1
+        if option == b"redirect" and more:
+            j += 1
+            if redirect != 0:
+                raise _SINGLE_REDIRECT
+            value = to_int_or_none(argv[j])
+            if value is None:
+                raise ErrorReply("ERR value is not an integer or out of range")
+            redirect = value
+            target = client.node.clients.get(redirect)
+            if target is None or target.killed:  # a killed client is already gone for Redis
+                raise _NO_REDIRECT_CLIENT
+        elif option == b"bcast":
+            bcast = True
+        elif option == b"optin":
+            optin = True
+        elif option == b"optout":
+            optout = True
+        elif option == b"noloop":
+            noloop = True
+        elif option == b"prefix" and more:
+            j += 1
+            prefixes.append(argv[j])
+        else:
+            raise SYNTAX_ERROR
+        j += 1
+    mode = argv[2].lower()
+    if mode == b"on":
+        state = client.tracking
+        if prefixes and not bcast:
+            raise ErrorReply("ERR PREFIX option requires BCAST mode to be enabled")
+        if state is not None and state.bcast != bcast:
+            raise ErrorReply(
+                "ERR You can't switch BCAST mode on/off before disabling tracking for this client, "
+                "and then re-enabling it with a different mode."
+            )
+        if bcast and (optin or optout):
+            raise ErrorReply("ERR OPTIN and OPTOUT are not compatible with BCAST")
+        if optin and optout:
+            raise ErrorReply("ERR You can't specify both OPTIN mode and OPTOUT mode")
+        if state is not None and ((optin and state.optout) or (optout and state.optin)):
+            raise ErrorReply(
+                "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, "
+                "and then re-enabling it with a different mode."
+            )
+        if bcast:
+            existing = sorted(state.prefixes) if state is not None else []
+            for i, prefix in enumerate(prefixes):
+                for old in existing:
+                    if _overlap(old, prefix):
+                        raise ErrorReply(
+                            f"ERR Prefix '{_c_string(prefix)}' overlaps with an existing prefix "
+                            f"'{_c_string(old)}'. Prefixes for a single client must not overlap."
+                        )
+                for other in prefixes[i + 1:]:
+                    if _overlap(prefix, other):
+                        raise ErrorReply(
+                            f"ERR Prefix '{_c_string(prefix)}' overlaps with another provided prefix "
+                            f"'{_c_string(other)}'. Prefixes for a single client must not overlap."
+                        )
+        get(client.node).enable(client, redirect, bcast, optin, optout, noloop, prefixes)
+    elif mode == b"off":
+        if client.tracking is not None:
+            client.node.tracking.disable(client)
+    else:
+        raise SYNTAX_ERROR
+    return OK
+
+
+@_sub("caching", 3, summary="Instruct the server about tracking or not keys in the next request", since="6.0.0",
+      complexity="O(1)")
+def client_caching(client, argv):
+    tracking = client.tracking
+    if tracking is None:
+        raise ErrorReply(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
+            "OPTOUT mode enabled"
+        )
+    option = argv[2].lower()
+    if option == b"yes":
+        if not tracking.optin:
+            raise ErrorReply("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+    elif option == b"no":
+        if not tracking.optout:
+            raise ErrorReply("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+    else:
+        raise SYNTAX_ERROR
+    tracking.caching = True
+    return OK
 
 
 @_sub("unpause", 2, "admin noscript loading stale", summary="Resume processing of clients that were paused",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from node.commands.table import command, container
+from node.monitoring.histogram import cdf, has_histogram
 from node.monitoring.latency import doctor_report, graph
-from node.resp import NO_REPLY, OK, ErrorReply, SimpleString, Verbatim
+from node.resp import NO_REPLY, OK, ErrorReply, Raw, SimpleString, Verbatim, write_reply
 from node.resp.parser import string2ll
 
 __all__: list[str] = []
@@ -134,6 +135,55 @@ def latency_graph(client, argv):
         raise ErrorReply("ERR No samples available for event '%s'" % argv[2].decode("utf-8", "surrogateescape"))
     event, series = found
     return Verbatim(graph(event, series, int(latency.clock())).encode())
+
+
+def _command_by_fullname(name: bytes):
+    """lookupCommandBySds: ``name`` or ``container|sub`` (any case), else None."""
+    from node.commands.table import lookup
+
+    parts = name.split(b"|")
+    if len(parts) > 2:
+        return None
+    cmd = lookup(parts[0])
+    if cmd is None or len(parts) == 1:
+        return cmd
+    if not cmd.subcommands:
+        return None
+    return cmd.subcommands.get(parts[1].lower())
+
+
+def _with_histogram(cmd, out: list) -> None:
+    """The command, then its subcommands, that have a histogram, as (fullname, cdf) pairs."""
+    if has_histogram(cmd):
+        out.append((cmd.fullname.encode(), cdf(cmd)))
+    for sub in cmd.subcommands.values():
+        if has_histogram(sub):
+            out.append((sub.fullname.encode(), cdf(sub)))
+
+
+@command("histogram", -2, _LATENCY_FLAGS, parent="latency", group="server",
+         summary="Return the cumulative distribution of latencies of a subset of commands or all.",
+         since="7.0.0", complexity="O(N) where N is the number of commands with latency information being retrieved.",
+         tips=_SPECIAL)
+def latency_histogram(client, argv):
+    """LATENCY HISTOGRAM [command ...]: a map, command -> {calls, histogram_usec} (duplicates repeat)."""
+    from node.commands.table import all_commands
+
+    pairs: list = []
+    if len(argv) == 2:
+        for cmd in all_commands():
+            _with_histogram(cmd, pairs)
+    else:
+        for name in argv[2:]:
+            cmd = _command_by_fullname(name)
+            if cmd is not None:
+                _with_histogram(cmd, pairs)
+    # A map written by hand: Redis repeats a command named twice, which a dict cannot hold.
+    out = bytearray(b"%%%d\r\n" % len(pairs) if client.resp3 else b"*%d\r\n" % (2 * len(pairs)))
+    for name, value in pairs:
+        out += b"$%d\r\n%b\r\n" % (len(name), name)
+        write_reply(out, value, client.resp3)
+    return Raw(bytes(out))
 
 
 _LATENCY_HELP = [

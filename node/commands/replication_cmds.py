@@ -69,7 +69,7 @@ def role(client, argv):
     if not manager.is_replica:
         replicas = [
             [info.address().encode(), b"%d" % info.port, b"%d" % info.ack_off]
-            for info in manager.replicas
+            for info in manager.replicas if info.state == "online"  # (as Redis: not those still syncing)
         ]
         return [b"master", manager.master_repl_offset, replicas]
     link = manager.link

@@ -20,6 +20,7 @@ from node.engine.glob import compile_glob
 from node.info import info_text, sampler_of
 from node.propagation import also_propagate, prevent
 from node.resp import NO_REPLY, OK, ErrorReply, SimpleString, Verbatim
+from node.tracking import invalidate_on_flush
 
 _DEBUG_REFUSED = ErrorReply(
     'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you can run it '
@@ -61,6 +62,7 @@ def flushall(client, argv):
         node.touch_watched_in_db(db.index)
         node.dirty += db.clear()
         node.signal_all_in_db(db.index)  # blocked XREADGROUP clients get -UNBLOCKED
+    invalidate_on_flush(node)  # CLIENT TRACKING: a null invalidation to tracking clients
     # flushAllDataAndResetRDB: a running BGSAVE would write the old data back; with save points the
     # empty dataset is saved at once, so a restart cannot bring the flushed keys back.
     saving = bool(node.config["save"])
@@ -87,6 +89,7 @@ def flushdb(client, argv):
     client.node.touch_watched_in_db(client.db_index)
     client.node.dirty += client.db.clear()
     client.node.signal_all_in_db(client.db_index)  # blocked XREADGROUP clients get -UNBLOCKED
+    invalidate_on_flush(client.node)  # CLIENT TRACKING: a null invalidation to tracking clients
     _force_propagation(client, argv)
     return OK
 
@@ -361,6 +364,18 @@ _DEBUG_HELP = [
     "    default.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
+    "CLUSTER-BUS DROP <type>|ALL [<node-id>|*]",
+    "    (Shoal, for tests) Discard cluster bus messages of <type> (PING, PONG, MEET, FAIL,",
+    "    PUBLISH, FAILOVER_AUTH_REQUEST, FAILOVER_AUTH_ACK, UPDATE, MFSTART, MODULE,",
+    "    PUBLISHSHARD) received from a node, or from every node.",
+    "CLUSTER-BUS DELAY <node-id>|* <ms>",
+    "    (Shoal, for tests) Deliver bus messages received from a node <ms> late, in order.",
+    "CLUSTER-BUS CLOSE <node-id>|*",
+    "    (Shoal, for tests) Close the bus links to and from a node now; they reconnect.",
+    "CLUSTER-BUS RESET",
+    "    (Shoal, for tests) Remove every DROP and DELAY.",
+    "CLUSTER-BUS STATUS",
+    "    (Shoal, for tests) List the active DROP and DELAY faults.",
     "HELP",
     "    Prints this help.",
 ]
@@ -457,6 +472,8 @@ def debug(client, argv):
         options = {option.lower() for option in argv[2:]}
         if not options <= {b"merge", b"noflush", b"nosave"}:
             raise ErrorReply("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+        if b"noflush" not in options:
+            invalidate_on_flush(node)  # CLIENT TRACKING: the data is emptied before the reload
         error = node.rdb.debug_reload(save=b"nosave" not in options, flush=b"noflush" not in options,
                                       merge=b"merge" in options)
         return OK if error is None else error
@@ -475,6 +492,10 @@ def debug(client, argv):
         return OK
     if sub == b"error" and argc == 3:
         return ErrorReply(cstr(argv[2]))
+    if sub == b"cluster-bus" and argc >= 3:  # Shoal, test only: bus faults (node.cluster.faults)
+        from node.cluster.faults import debug_cluster_bus
+
+        return debug_cluster_bus(node.cluster, argv)
     raise ErrorReply(
         f"ERR unknown subcommand or wrong number of arguments for '{cstr(argv[1], 128)}'. Try DEBUG HELP."
     )

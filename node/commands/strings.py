@@ -172,6 +172,7 @@ def set_(client, argv):
     notify(client, STRING, b"set", key)
     if when is not None:
         db.set_expire(key, when)
+        db.dirty -= 1  # SET ... EX is one change for rdb_changes_since_last_save, as in Redis
         notify(client, GENERIC, b"expire", key)
     if not client.node.propagation.enabled:
         pass
@@ -206,6 +207,7 @@ def _set_with_expire(client, argv, unit_ms: int, name: str):
     db.set(key, argv[3])
     notify(client, STRING, b"set", key)
     db.set_expire(key, when)
+    db.dirty -= 1  # one change, as in Redis
     notify(client, GENERIC, b"expire", key)
     if client.node.propagation.enabled:
         rewrite(client, b"SET", key, argv[3], b"PXAT", b"%d" % when)

@@ -79,6 +79,7 @@ class Command:
         "usec",
         "failed_calls",
         "rejected_calls",
+        "latency",
     )
 
     def __init__(
@@ -128,6 +129,8 @@ class Command:
         self.usec = 0
         self.failed_calls = 0
         self.rejected_calls = 0
+        #: LATENCY HISTOGRAM counts (node.monitoring.histogram); None until the first call.
+        self.latency = None
 
     def _derive_categories(self, extra: tuple[str, ...]) -> tuple[str, ...]:
         flags = self.flags
@@ -164,6 +167,7 @@ class Command:
 
     def reset_stats(self) -> None:
         self.calls = self.usec = self.failed_calls = self.rejected_calls = 0
+        self.latency = None
         for sub in self.subcommands.values():
             sub.reset_stats()
 

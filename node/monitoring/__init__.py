@@ -154,6 +154,9 @@ def install(node) -> Monitoring:
     node.config.on_change("slowlog-log-slower-than", mon.refresh)
     node.config.on_change("latency-monitor-threshold", mon.refresh)
     node.config.on_change("slowlog-max-len", mon.trim_slowlog)
+    from node.monitoring.histogram import install as install_histogram
+
+    install_histogram(node)  # latency-tracking: LATENCY HISTOGRAM
     mon.refresh()
     return mon
 

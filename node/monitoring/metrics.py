@@ -96,6 +96,7 @@ def render(node) -> bytes:
     stats = dict(info._stats(node))
     replication = dict(info._replication(node))
     cpu = dict(info._cpu(node))
+    persistence = dict(info._persistence(node))
     w = _Writer()
     w.family("redis_up", "gauge", "Information about the Redis instance", 1)
     w.family("redis_instance_info", "gauge", "Information about the Redis instance", [({
@@ -111,6 +112,8 @@ def render(node) -> bytes:
         "master_replid": replication["master_replid"],
     }, 1)])
     w.family("redis_uptime_in_seconds", "gauge", "uptime_in_seconds metric", server["uptime_in_seconds"])
+    w.family("redis_start_time_seconds", "gauge", "Start time of the Redis instance since unix epoch in seconds.",
+             server["server_time_usec"] // 1_000_000 - server["uptime_in_seconds"])
     w.family("redis_connected_clients", "gauge", "connected_clients metric", clients["connected_clients"])
     w.family("redis_blocked_clients", "gauge", "blocked_clients metric", clients["blocked_clients"])
     w.family("redis_config_maxclients", "gauge", "config_maxclients metric", clients["maxclients"])
@@ -144,10 +147,27 @@ def render(node) -> bytes:
              float(cpu["used_cpu_sys_children"]))
     w.family("redis_cpu_user_children_seconds_total", "counter", "cpu_user_children_seconds_total metric",
              float(cpu["used_cpu_user_children"]))
+    w.family("redis_cpu_sys_main_thread_seconds_total", "counter", "cpu_sys_main_thread_seconds_total metric",
+             float(cpu["used_cpu_sys_main_thread"]))
+    w.family("redis_cpu_user_main_thread_seconds_total", "counter", "cpu_user_main_thread_seconds_total metric",
+             float(cpu["used_cpu_user_main_thread"]))
+    w.family("redis_rdb_last_bgsave_status", "gauge", "rdb_last_bgsave_status metric",
+             1 if persistence["rdb_last_bgsave_status"] == "ok" else 0)
+    w.family("redis_rdb_changes_since_last_save", "gauge", "rdb_changes_since_last_save metric",
+             persistence["rdb_changes_since_last_save"])
+    w.family("redis_rdb_last_save_timestamp_seconds", "gauge", "rdb_last_save_timestamp_seconds metric",
+             persistence["rdb_last_save_time"])
+    w.family("redis_rdb_bgsave_in_progress", "gauge", "rdb_bgsave_in_progress metric",
+             persistence["rdb_bgsave_in_progress"])
+    w.family("redis_aof_enabled", "gauge", "aof_enabled metric", persistence.get("aof_enabled", 0))
+    w.family("redis_aof_last_write_status", "gauge", "aof_last_write_status metric",
+             1 if persistence.get("aof_last_write_status", "ok") == "ok" else 0)
     w.family("redis_db_keys", "gauge", "Total number of keys by DB",
              [({"db": f"db{db.index}"}, db.size) for db in node.dbs])
     w.family("redis_db_keys_expiring", "gauge", "Total number of expiring keys by DB",
              [({"db": f"db{db.index}"}, db.volatile) for db in node.dbs])
+    w.family("redis_db_avg_ttl_seconds", "gauge", "Avg TTL in seconds",
+             [({"db": f"db{db.index}"}, db.avg_ttl / 1000) for db in node.dbs if db.size or db.volatile])
     calls, usec, failed, rejected = [], [], [], []
 
     def add(cmd) -> None:
@@ -171,16 +191,49 @@ def render(node) -> bytes:
              rejected)
     w.family("redis_connected_slaves", "gauge", "connected_slaves metric", replication["connected_slaves"])
     w.family("redis_master_repl_offset", "gauge", "master_repl_offset metric", replication["master_repl_offset"])
-    # One sample per connected replica; Shoal nodes report no replicas yet, so the family is empty.
-    w.family("redis_connected_slave_lag_seconds", "gauge", "Lag of connected slave", [])
-    w.family("redis_connected_slave_offset_bytes", "gauge", "Offset of connected slave", [])
-    w.family("redis_slowlog_length", "gauge", "Total slowlog", len(node.monitoring.slowlog.entries))
+    # One sample per connected replica (INFO's slaveN lines), labelled as redis_exporter does.
+    lags, offsets = [], []
+    for key, text in replication.items():
+        if key.startswith("slave") and key[5:].isdigit():
+            fields = dict(part.split("=", 1) for part in str(text).split(",") if "=" in part)
+            labels = {"slave_ip": fields.get("ip", ""), "slave_port": fields.get("port", ""),
+                      "slave_state": fields.get("state", "")}
+            lags.append((labels, int(fields.get("lag", 0))))
+            offsets.append((labels, int(fields.get("offset", 0))))
+    w.family("redis_connected_slave_lag_seconds", "gauge", "Lag of connected slave", lags)
+    w.family("redis_connected_slave_offset_bytes", "gauge", "Offset of connected slave", offsets)
+    # The replica side of the link: a sample on a replica only (a primary declares the families, empty).
+    replica = replication["role"] == "slave"
+    w.family("redis_master_link_up", "gauge", "master_link_up metric",
+             1 if replication.get("master_link_status") == "up" else 0 if replica else [])
+    w.family("redis_master_last_io_seconds_ago", "gauge", "master_last_io_seconds_ago metric",
+             replication.get("master_last_io_seconds_ago", -1) if replica else [])
+    w.family("redis_master_sync_in_progress", "gauge", "master_sync_in_progress metric",
+             replication.get("master_sync_in_progress", 0) if replica else [])
+    w.family("redis_slave_repl_offset", "gauge", "slave_repl_offset metric",
+             replication.get("slave_repl_offset", 0) if replica else [])
+    slowlog = node.monitoring.slowlog
+    w.family("redis_slowlog_length", "gauge", "Total slowlog", len(slowlog.entries))
+    newest = slowlog.entries[0] if slowlog.entries else (0, 0, 0)
+    w.family("redis_slowlog_last_id", "gauge", "Last id of slowlog", newest[0])
+    w.family("redis_last_slow_execution_duration_seconds", "gauge",
+             "The amount of time needed for last slow execution, "
+             "in seconds", newest[2] / 1e6)
+    spikes = [(event, series.latest()) for event, series in sorted(node.monitoring.latency.events.items())]
+    w.family("redis_latency_spike_last", "gauge", "When the latency spike last occurred",
+             [({"event_name": event}, when) for event, (when, _) in spikes])
+    w.family("redis_latency_spike_duration_seconds", "gauge", "Length of the last latency spike in seconds",
+             [({"event_name": event}, ms / 1e3) for event, (_, ms) in spikes])
     w.family("redis_cluster_enabled", "gauge", "cluster_enabled metric", int(node.cluster_enabled))
     cluster = _cluster_info(node)
     w.family("redis_cluster_state", "gauge", "cluster_state metric",
              1 if cluster.get("cluster_state") == "ok" else 0)
     for key, name in _CLUSTER_KEYS.items():
         w.family(name, "gauge", f"{key} metric", int(cluster.get(key, 0)))
+    w.family("redis_cluster_messages_sent_total", "counter", "cluster_stats_messages_sent metric",
+             int(cluster.get("cluster_stats_messages_sent", 0)))
+    w.family("redis_cluster_messages_received_total", "counter", "cluster_stats_messages_received metric",
+             int(cluster.get("cluster_stats_messages_received", 0)))
     return w.text()
 
 

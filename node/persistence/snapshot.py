@@ -372,6 +372,11 @@ class Snapshots:
         self.load_keys_loaded = 0
         self._gate_prev = None
         self._gate_installed = False
+        #: node.replication.fork: "socket" while the child streams a full sync to replicas (not a save),
+        #: the aux fields a replication BGSAVE adds, and who hears when the child is reaped.
+        self.child_type = "disk"
+        self.extra_aux: dict | None = None
+        self.child_done_hook: Callable[[int, int, int], None] | None = None
         config = node.config
         config.on_change("save", self._config_changed)
         config.on_change("stop-writes-on-bgsave-error", self._config_changed)
@@ -389,13 +394,16 @@ class Snapshots:
         from node.core import VERSION
         from node.info import memory_usage
 
-        return {
+        aux = {
             "redis-ver": VERSION,
             "redis-bits": 64,
             "ctime": self._now_s(),
             "used-mem": memory_usage(),
-            "aof-base": 0,
         }
+        if self.extra_aux:
+            aux.update(self.extra_aux)  # repl-stream-db, repl-id, repl-offset (rdbSaveInfoAuxFields)
+        aux["aof-base"] = 0
+        return aux
 
     def _write(self, tmpname: str, progress: Callable[[int], None] | None = None) -> None:
         """Write the whole dataset to ``dbfilename`` through ``tmpname``; raises SaveFailed."""
@@ -562,7 +570,14 @@ class Snapshots:
         """backgroundSaveDoneHandlerDisk, then resetChildState."""
         node = self.node
         log = node.logger
-        if not bysignal and exitcode == 0:
+        if self.child_type == "socket":  # backgroundSaveDoneHandlerSocket: a transfer, not a save
+            if not bysignal and exitcode == 0:
+                log.notice("Background RDB transfer terminated with success")
+            elif not bysignal:
+                log.warning("Background transfer error")
+            else:
+                log.warning(f"Background transfer terminated by signal {bysignal}")
+        elif not bysignal and exitcode == 0:
             log.notice("Background saving terminated with success")
             node.dirty = node.dirty - self.dirty_before_bgsave
             node.lastsave = self._now_s()
@@ -587,6 +602,10 @@ class Snapshots:
         self.current_cow_size = self.current_cow_peak = 0
         self.current_cow_updated = 0.0
         self.save_keys_processed = self.save_keys_total = 0
+        self.child_type = "disk"
+        hook, self.child_done_hook = self.child_done_hook, None
+        if hook is not None:
+            hook(pid, exitcode, bysignal)
 
     def kill_child(self, *, wait: bool = False) -> None:
         """killRDBChild: SIGUSR1 to the saving child; with ``wait``, reap it now and drop its temp file."""
@@ -883,7 +902,8 @@ def read_child_info(fd: int, pending: bytes) -> tuple[list, bytes]:
     return [_INFO.unpack_from(pending, offset) for offset in range(0, usable, size)], pending[usable:]
 
 
-def prepare_forked_child(logger, read_fd: int, info_fd: int) -> None:  # pragma: no cover - child process
+def prepare_forked_child(logger, read_fd: int, info_fd: int,
+                         extra_keep: tuple = ()) -> None:  # pragma: no cover - child process
     """First steps of a fork child (BGSAVE, BGREWRITEAOF): drop the parent's signal handling and trio's
     wakeup fd, close every inherited descriptor but the log and the info pipe, and log as role "C"."""
     os.close(read_fd)
@@ -894,7 +914,7 @@ def prepare_forked_child(logger, read_fd: int, info_fd: int) -> None:  # pragma:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
         pass
-    keep = {0, 1, 2, info_fd}
+    keep = {0, 1, 2, info_fd, *extra_keep}
     stream = getattr(logger, "_stream", None)
     try:
         keep.add(stream.fileno())

@@ -49,7 +49,8 @@ class ReplicaInfo:
     """A client that is (or is about to become) one of our replicas."""
 
     __slots__ = ("client", "port", "ip", "capa_eof", "capa_psync2", "capa_shoal", "state", "ack_off",
-                 "ack_time_ms", "rdb_only", "snapshot_bytes")
+                 "ack_time_ms", "rdb_only", "snapshot_bytes", "phase", "wait_since", "pending",
+                 "initial_offset", "pre_psync", "mark", "await_ack")
 
     def __init__(self, client) -> None:
         self.client = client
@@ -63,6 +64,16 @@ class ReplicaInfo:
         self.ack_time_ms = 0
         self.rdb_only = False
         self.snapshot_bytes = 0  # size of the full-sync payload queued (not held against the buffer limit)
+        #: Full sync (node.replication.fork): "start" waiting for a fork, "end" the fork runs (its
+        #: +FULLRESYNC sent), "bulk" the disk file is being sent, "online", "failed"; "" = none.
+        self.phase = ""
+        self.wait_since = 0.0
+        #: The stream written since the fork, held until the snapshot is through (None = not held).
+        self.pending: bytearray | None = None
+        self.initial_offset = -1
+        self.pre_psync = False  # SYNC, not PSYNC: no +FULLRESYNC line, never the socket target
+        self.mark = b""
+        self.await_ack = False  # online after a diskless transfer; the stream starts at the first ACK
 
     def address(self) -> str:
         """The IP INFO/ROLE show: the announced one, else the connection's."""
@@ -115,6 +126,10 @@ class ReplicationManager:
         self.master_host: str | None = None
         self.master_port = 0
         self.link = None  # node.replication.replica.MasterLink
+        from node.replication.fork import ForkSync
+
+        #: Full syncs served by fork children (node.replication.fork).
+        self.forks = ForkSync(self)
         #: The database selected in the applied stream at master_repl_offset (Redis keeps it in the
         #: cached master client): a partial resync continues in it.
         self.stream_db = 0
@@ -276,7 +291,12 @@ class ReplicationManager:
         if self.replicas:
             pending = self.node.pending_write
             for info in self.replicas:
-                if info.state == "online":
+                held = info.pending
+                if held is not None:  # a full sync is under way: the stream waits behind the snapshot
+                    held += data
+                    if len(held) > 16384:
+                        self._check_output_limit(info, held)
+                elif info.state == "online":
                     out = info.client.out
                     out += data
                     pending.add(info.client)
@@ -319,6 +339,8 @@ class ReplicationManager:
                 pass
             client.blocked = None
         info = self.infos.pop(client.id, None)
+        if info is not None:
+            info.pending = None
         if info is not None and info in self.replicas:
             self.replicas.remove(info)
             self.node.logger.notice(f"Connection with replica {info.address()}:{info.port} lost.")
@@ -344,6 +366,8 @@ class ReplicationManager:
         info.ack_time_ms = self.node.clock.wall_ms()
         if info.state == "wait_ack":
             info.state = "online"
+        if info.await_ack:
+            self.forks.start_stream(info)
         if self.waiters:
             self.check_waiters()
 
@@ -482,6 +506,8 @@ class ReplicationManager:
                 now_ms = node.clock.wall_ms()
                 if self.waiters:
                     self.check_waiters(now_ms)
+                if self.replicas:
+                    self.forks.cron()
                 mono = time.monotonic()
                 if mono - last_second >= 1.0:
                     last_second = mono
@@ -496,6 +522,8 @@ class ReplicationManager:
 
     def cron_second(self, now_ms: int, mono: float) -> None:
         config = self.node.config
+        if self.replicas:
+            self.forks.keepalive()
         if self.master_host is None:
             if self.replicas and mono - self._last_ping >= config["repl-ping-replica-period"]:
                 if not self.node.pause.writes_paused:

@@ -4,23 +4,19 @@ A replica is an ordinary client of the epoll loop. Once it is attached, the
 stream is appended to its output buffer (``ReplicationManager.feed_stream``)
 and the server flushes it like any reply.
 
-Full resync: ``+FULLRESYNC <replid> <offset>`` then the RDB-10 snapshot of
-the whole dataset -- ``$<len>\\r\\n<rdb>`` (disk form) or, when the replica
-announced ``capa eof`` and ``repl-diskless-sync`` is yes,
-``$EOF:<40 chars>\\r\\n<rdb><40 chars>``. The snapshot is produced in this
-process, in one step, while no command runs: it is consistent with the offset
-sent, and everything written afterwards follows it in the replica's buffer.
-(Redis forks and streams from the child; Shoal serialises in-process, which
-blocks the node for the time of the serialisation -- about 1 s per 200k small
-keys -- and sends no ``\\n`` keep-alives since there is no wait.)
+Full resync: the replica is listed in state ``wait_bgsave`` and
+``node.replication.fork`` serves it from a fork child, as Redis does:
+``+FULLRESYNC <replid> <offset at the fork>`` then the snapshot --
+``$<len>\\r\\n<rdb>`` (disk target) or ``$EOF:<40 chars>\\r\\n<rdb><40 chars>``
+(socket target: ``repl-diskless-sync yes`` and ``capa eof``) -- then the
+stream written since the fork. ``rdb_snapshot`` (the dataset serialised in this
+process) is kept for tools that want the bytes directly.
 
 Partial resync: ``+CONTINUE <replid>`` (``+CONTINUE`` for a replica without
 ``capa psync2``) and the backlog from the requested offset.
 """
 
 from __future__ import annotations
-
-import os
 
 from node.resp import NO_REPLY, OK, ErrorReply
 
@@ -127,8 +123,7 @@ def psync(node, client, argv, *, sync: bool = False) -> object:
     manager.sync_full += 1
     logger = node.logger
     where = f"{info.address()}:{info.port}"
-    if not sync:
-        logger.notice(f"Replica {where} asks for synchronization")
+    logger.notice(f"Replica {where} asks for synchronization")
     if not manager.replicas and manager.backlog is None:
         manager.change_replid()
         manager.clear_replid2()
@@ -137,40 +132,12 @@ def psync(node, client, argv, *, sync: bool = False) -> object:
                       f"and '{manager.replid2}'")
     elif manager.backlog is None:
         manager.create_backlog()
-    offset = manager.master_repl_offset
-    manager.seldb = -1  # the next command in the stream starts with a SELECT
-    out = client.out
-    if not sync:
-        out += b"+FULLRESYNC %s %d\r\n" % (manager.replid.encode(), offset)
-    logger.notice(f"Starting BGSAVE for SYNC with target: {'replicas sockets' if _diskless(node, info, sync) else 'disk'}")
-    if info.capa_shoal:
-        from node.replication.snapshot import dump_snapshot
-
-        rdb = dump_snapshot(node, manager.stream_db if manager.is_replica else 0)
-    else:
-        rdb = rdb_snapshot(node, manager)
-    if _diskless(node, info, sync):
-        mark = os.urandom(20).hex().encode()
-        out += b"$EOF:%s\r\n" % mark
-        out += rdb
-        out += mark
-    else:
-        out += b"$%d\r\n" % len(rdb)
-        out += rdb
-    if info.rdb_only:
-        # REPLCONF rdb-only 1 (redis-cli --rdb): the snapshot only, then the connection closes.
-        client.close_after_reply = True
-        logger.notice(f"Snapshot sent to {where} (rdb-only)")
-        return NO_REPLY
-    info.state = "online"
-    info.snapshot_bytes = len(out)
-    manager.add_replica(info)
-    logger.notice(f"Synchronization with replica {where} succeeded")
+    info.pre_psync = sync
+    info.state = "wait_bgsave"
+    info.pending = None
+    manager.add_replica(info)  # listed (state wait_bgsave) from now on, as Redis's server.slaves
+    manager.forks.request(info)
     return NO_REPLY
-
-
-def _diskless(node, info, sync: bool) -> bool:
-    return not sync and info.capa_eof and node.config["repl-diskless-sync"]
 
 
 def _try_partial(node, manager, client, info, replid: str, offset: int) -> bool:

@@ -134,6 +134,10 @@ class MasterLink:
                 client.flags = client.flags.replace("M", "")
 
     async def run(self) -> None:
+        if self.started:
+            # start_link's spawn and the cron's start-up check can both queue this task before either
+            # runs; the second must not reuse the cancel scope.
+            return
         self.started = True
         with self.scope:
             while not self.stopped:
@@ -187,6 +191,14 @@ class MasterLink:
                 return line
             await self._fill()
 
+    async def _keepalive_line(self, timeout: float) -> bytes:
+        """The next non-empty line; each keep-alive newline restarts the ``timeout``."""
+        while True:
+            with trio.fail_after(timeout):
+                line = await self._line(skip_newlines=False)
+            if line:
+                return line
+
     async def _command(self, *argv) -> bytes:
         from node.propagation import encode_command
 
@@ -196,6 +208,8 @@ class MasterLink:
     # ------------------------------------------------------------ session
 
     async def _session(self) -> None:
+        from node.propagation import encode_command
+
         node = self.node
         config = node.config
         manager = self.manager
@@ -203,7 +217,8 @@ class MasterLink:
         self.state = "connecting"
         self.buf = bytearray()
         with trio.fail_after(timeout):
-            self.stream = await trio.open_tcp_stream(self.host, self.port)
+            self.stream = await trio.open_tcp_stream(self.host, self.port,  # from bind-source-addr, as Redis
+                                                     local_address=config["bind-source-addr"] or None)
         node.logger.notice("MASTER <-> REPLICA sync started")
         self.state = "handshake"  # (ROLE's word while PING/AUTH/REPLCONF/PSYNC are under way)
         with trio.fail_after(timeout):
@@ -231,7 +246,10 @@ class MasterLink:
             else:
                 replid, offset = "?", -1
                 node.logger.notice("Partial resynchronization not possible (no cached master)")
-            reply = await self._command(b"PSYNC", replid, offset)
+            await self.stream.send_all(encode_command([b"PSYNC", replid.encode(), str(offset).encode()]))
+        # The primary may wait for a fork (repl-diskless-sync-delay, another child running) and sends
+        # a newline a second meanwhile: each one restarts the timeout.
+        reply = await self._keepalive_line(timeout)
         if reply.startswith(b"+FULLRESYNC"):
             parts = reply.split()
             if len(parts) < 3:
@@ -266,8 +284,8 @@ class MasterLink:
         node = self.node
         timeout = node.config["repl-timeout"]
         self.sync_in_progress = True
-        with trio.fail_after(timeout):
-            header = await self._line()
+        self.sync_total = self.sync_read = 0
+        header = await self._keepalive_line(timeout)
         if not header.startswith(b"$"):
             if header.startswith(b"-"):
                 raise LinkError(f"MASTER aborted replication with an error: {header.decode('utf-8', 'replace')}")
@@ -339,6 +357,9 @@ class MasterLink:
                                 f"{exc.message} (offset {exc.offset}); keeping the old data")
             raise LinkError("bad RDB from the primary") from None
         node.logger.notice("MASTER <-> REPLICA sync: Flushing old data")
+        from node.tracking import invalidate_on_flush
+
+        invalidate_on_flush(node)  # CLIENT TRACKING: the old data goes, as after FLUSHALL
         for i, db in enumerate(node.dbs):
             node.touch_watched_in_db(i, only_existing=False)
             tracked = db.access is not None

@@ -29,6 +29,8 @@ from node.scripting import rdb
 from node.scripting.bytecode import untail
 from node.scripting.convert import ReplyConverter, error_text
 from node.scripting.libs import Libraries
+import node.monitoring.histogram as _histogram
+from node.tracking import remember_keys
 
 __all__ = ["Scripting", "ScriptClient", "get_scripting"]
 
@@ -394,8 +396,13 @@ class Scripting:
                 propagation.ops.append((sclient.db_index, argv))
             elif rewritten:
                 propagation.ops.append((sclient.db_index, rewritten))
-        cmd.usec += (perf_counter_ns() - start) // 1000
+        elapsed = (perf_counter_ns() - start) // 1000
+        cmd.usec += elapsed
         cmd.calls += 1
+        if elapsed and _histogram.TRACKING:
+            _histogram.record_latency(cmd, elapsed)  # LATENCY HISTOGRAM (node.monitoring.histogram)
+        if "readonly" in cmd.flags and getattr(ctx.caller, "tracking", None) is not None:
+            remember_keys(ctx.caller, cmd, argv)  # CLIENT TRACKING: the caller read these keys
         kind = type(reply)
         if kind is bytes or kind is int:
             return reply, False
