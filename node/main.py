@@ -20,6 +20,7 @@ from node.config import Config, ConfigError, parse_argv
 from node.core import SHOAL_VERSION, VERSION, Node
 from node.info import sampler_of
 from node.log import Logger
+from node.mutants import install as install_mutants
 from node.server import ShoalServer, open_listeners
 from node.tls import TLSError, TLSState, tls_needed
 
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     node = Node(config, logger=logger)
     node.config_file = config.config_file or ""
     node.executable = os.path.abspath(sys.argv[0])
-    __import__("node.mutants").mutants.install(node)  # test-only seeded bugs: nothing unless SHOAL_MUTANT is set
+    install_mutants(node)  # test-only seeded bugs: nothing unless SHOAL_MUTANT is set
     logger.role = "M"
     config.on_change("loglevel", logger.set_level)
     try:
