@@ -68,6 +68,9 @@ def test_admin_lifecycle():
             "CLUSTER", "INFO").decode(), 30, "the new node's state ok")
         code, balanced = shoal("rebalance", addresses[0], "--use-empty-masters", "--weight", f"{added['id']}=0.02")
         assert code == 0 and balanced["slots_moved"] > 0, balanced
+        # Replicas of the other primaries learn the last moves from the owners' PONGs, which are now
+        # coalesced (up to one cron tick): wait for them as after add-node, then check everything.
+        wait_for(lambda: shoal("check", addresses[0])[1].get("agree"), 30, "agreement after rebalance")
         code, report = shoal("check", addresses[0])
         assert report["agree"] and report["covered"] and not report["open_slots"], report
         new_share = next(m["slots"] for m in report["masters"] if m["id"] == added["id"])
