@@ -637,7 +637,7 @@ class ClusterState:
         ok = True
         counts = self._owner_bits()
         if self.config.require_full_coverage:
-            if self.slots.unbound_count():
+            if self._unbound_count():
                 ok = False
             else:
                 for owner in counts:
@@ -1685,4 +1685,9 @@ class ClusterState:
         self.version += 1
 
     def slot_count(self) -> int:
-        return SLOT_COUNT - self.slots.unbound_count()
+        return SLOT_COUNT - self._unbound_count()
+
+    def _unbound_count(self) -> int:
+        """Slots nobody serves, from the cached owner bit sets: ``owners.count(None)`` compares
+        16384 ids with None (~0.4 ms), and the cron asks after every SETSLOT of a reshard."""
+        return SLOT_COUNT - sum(bits.bit_count() for owner, bits in self._owner_bits().items() if owner is not None)

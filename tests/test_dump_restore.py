@@ -677,3 +677,21 @@ def test_corrupted_payloads_like_sanitizing_redis(sanitizing, which, edits):
     # Shoal refuses streams whose IDs are out of order or whose metadata contradicts the entries,
     # which Redis's sanitizer lets through (see known_differences, "restore: corrupt payloads").
     assert r == b"+OK\r\n" and p[0] == 19, (r, s, p)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=20000), st.binary(max_size=12))
+def test_plain_string_shortcut_agrees_with_the_reader(value, trailing):
+    """RESTORE slices plain strings straight out of the payload (the reshard's hot path);
+    it must give what the full RDB reader gives, trailing bytes before the footer included."""
+    from node.persistence import rdb
+
+    payload = rdb.dump_payload(value, compress=False)
+    body = payload[:-10] + trailing
+    footer = payload[-10:-8]
+    crafted = body + footer + crc64(body + footer).to_bytes(8, "little")
+    for candidate in (payload, crafted):
+        got = rdb._decode_payload(candidate)
+        reader = rdb._Reader(candidate)
+        rtype = reader.byte()
+        assert got == rdb._read_object(reader, rtype, rdb._limits(None)) == value

@@ -83,6 +83,7 @@ def test_owner_bits_stay_equal_to_a_full_rebuild(ops):
             state._update_slots_with(target, target.config_epoch, claimed, NOW)
         state.drain()
         assert state._owner_bits() == _rebuilt(state)
+        assert state._unbound_count() == state.slots.unbound_count()
 
 
 def test_closing_imports_sends_one_coalesced_pong_to_primaries():

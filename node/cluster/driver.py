@@ -70,6 +70,7 @@ class ClusterDriver:
         self.port = port
         self.cport = config["cluster-port"] or port + 10000
         self.path = os.path.abspath(config["cluster-config-file"])
+        self._conf_exists = False  # nodes.conf seen or made: later saves go straight to the in-place write
         self.rng = random.Random()
         self.state = self._load_or_create()
         self.outbound: dict[str, _Link] = {}
@@ -163,16 +164,20 @@ class ClusterDriver:
         through a temp file, fsync, rename and directory fsync, so the name itself is durable."""
         state = state or self.state
         text = state.config_text()
-        directory = os.path.dirname(self.path) or "."
-        if os.path.exists(self.path):
+        if self._conf_exists or os.path.exists(self.path):
+            # Once seen, the file is assumed to stay: no stat per SETSLOT (and if someone removes it,
+            # the in-place write's O_CREAT makes it again).
+            self._conf_exists = True
             self._save_in_place(text.encode("utf-8"), fsync)
             return
+        directory = os.path.dirname(self.path) or "."
         tmp = f"{self.path}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+        self._conf_exists = True
         if fsync:
             dir_fd = os.open(directory, os.O_RDONLY)
             try:

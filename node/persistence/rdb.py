@@ -1403,6 +1403,13 @@ def _decode_payload(payload: bytes, limits=None, verify_checksum: bool = True):
         raise BAD_PAYLOAD
     if type(payload) is not bytes:
         payload = bytes(payload)
+    if payload[0] == T_STRING and payload[1] < 0x80:
+        # A plain string (6- or 14-bit length), the bulk of what a reshard moves: sliced
+        # straight out, without a reader and the limits, when it ends before the footer.
+        b = payload[1]
+        start, size = (2, b) if b < 0x40 else (3, ((b & 0x3F) << 8) | payload[2])
+        if start + size <= n - 10:
+            return payload[start:start + size]
     # Like Redis, the body is read from the whole payload: the footer is not a hard stop.
     r = _Reader(payload)
     rtype = r.byte()
