@@ -439,6 +439,19 @@ def _move_many(view: ClusterView, plan: list[tuple[NodeInfo, NodeInfo, int]], re
     return {"slots_moved": len(plan), "keys_moved": keys, "resumed": mover.resumes}
 
 
+def await_agreement(conn: Conn, entry: str, timeout: float = 30.0) -> float:
+    """Wait until every reachable node reports the same slot owners; returns the seconds it took.
+
+    The last SETSLOTs of a move reach the nodes the tool did not talk to (replicas,
+    and other primaries through the coalesced PONG) up to a cron tick later: a
+    reshard or rebalance returns only once ``check`` would see agreement, so a
+    script can run ``shoal check`` (or ``redis-cli --cluster check``) right after.
+    """
+    start = time.monotonic()
+    wait_until(lambda: check(ClusterView(conn, entry))["agree"], timeout, "every node to agree on the slots")
+    return round(time.monotonic() - start, 3)
+
+
 def _find(view: ClusterView, node_id: str) -> NodeInfo:
     matches = [n for n in view.nodes.values() if n.id.startswith(node_id)]
     if len(matches) != 1:
@@ -466,6 +479,7 @@ def cmd_reshard(args, conn: Conn, report: Report) -> int:
     start = time.monotonic()
     result = _move_many(view, plan, report, args)
     result["seconds"] = round(time.monotonic() - start, 3)
+    result["agreed_after_s"] = await_agreement(conn, args.address)
     report.data.update(result)
     if not args.json:
         print(f"Moved {result['slots_moved']} slots and {result['keys_moved']} keys in {result['seconds']} s")
@@ -524,6 +538,8 @@ def cmd_rebalance(args, conn: Conn, report: Report) -> int:
     if not plan:
         report.say("No rebalancing needed: every primary is within the threshold.")
     result = _move_many(view, plan, report, args)
+    if plan:
+        result["agreed_after_s"] = await_agreement(conn, args.address)
     report.data.update(result)
     if not args.json:
         print(f"Moved {result['slots_moved']} slots and {result['keys_moved']} keys")
