@@ -7,6 +7,8 @@ from the kernel (bind to port 0, read it back, close), on loopback only.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import signal
@@ -134,3 +136,36 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def created_cluster(count: int, *extra: str, node_timeout: int, replicas: int = 1):
+    """``count`` Shoal cluster nodes joined by ``redis-cli --cluster create --cluster-replicas N``.
+
+    Yields the ServerProcess list as soon as the tool returns: each test module
+    then waits for what it calls formed (roles known, links up...). On the way
+    out every node is stopped by PID (a SIGSTOPped one is continued first, or it
+    would ignore SIGTERM), and no node may have logged a Python traceback.
+    """
+    nodes: list[ServerProcess] = []
+    try:
+        for _ in range(count):
+            node = ServerProcess("shoal", "--cluster-enabled", "yes", "--cluster-node-timeout", str(node_timeout),
+                                 *extra, port=free_cluster_port())
+            nodes.append(node.start(timeout=30))
+        done = subprocess.run(
+            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
+             "--cluster-replicas", str(replicas), "--cluster-yes"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "[OK] All 16384 slots covered." in done.stdout, done.stdout
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.alive():
+                os.kill(node.proc.pid, signal.SIGCONT)
+        for node in nodes:
+            node.stop()
+    for node in nodes:
+        assert "Traceback" not in node.log(), node.log()

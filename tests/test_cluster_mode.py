@@ -21,7 +21,7 @@ from redis.cluster import RedisCluster
 from slots import keyslot
 from tests.differential import Differ
 from tests.resp_client import RawClient
-from tests.servers import ServerProcess, free_cluster_port
+from tests.servers import ServerProcess, created_cluster, free_cluster_port
 
 NT = 2000
 
@@ -76,24 +76,11 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = start_cluster_nodes(6)
-    try:
-        addresses = [f"127.0.0.1:{n.port}" for n in nodes]
-        done = subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "[OK] All 16384 slots covered." in done.stdout
+    with created_cluster(6, "--enable-debug-command", "yes", node_timeout=NT) as nodes:
         wait_for(lambda: all(cluster_info(n.port)["cluster_state"] == "ok" for n in nodes), 30, "cluster ok")
         # Roles spread by gossip after CLUSTER REPLICATE: wait until every node has heard of all three.
         wait_for(lambda: all(replica_count(n.port) == 3 for n in nodes), 30, "replica roles known")
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
-    for node in nodes:
-        assert "Traceback" not in node.log(), node.log()
 
 
 def test_cluster_check_and_info_agree(cluster):

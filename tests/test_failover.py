@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 import redis
 
 from tests.resp_client import RawClient
-from tests.servers import ServerProcess, free_cluster_port
+from tests.servers import ServerProcess, created_cluster, free_cluster_port
 
 NT = 2000
 
@@ -108,26 +107,10 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = []
-    try:
-        for _ in range(6):
-            node = ServerProcess("shoal", "--cluster-enabled", "yes", "--cluster-node-timeout", str(NT),
-                                 port=free_cluster_port())
-            nodes.append(node.start(timeout=30))
-        addresses = [f"127.0.0.1:{n.port}" for n in nodes]
-        done = subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+    with created_cluster(6, node_timeout=NT) as nodes:
         wait_for(lambda: (view := agreed_view(nodes)) is not None
                  and sum("slave" in v[0] for v in view.values()) == 3, 40, "a formed cluster")
         yield Cluster(nodes)
-    finally:
-        for node in nodes:
-            node.stop()
-    for node in nodes:
-        assert "Traceback" not in node.log(), node.log()
 
 
 def _write_keys(port: int, count: int = 20) -> list[bytes]:

@@ -17,7 +17,6 @@ import binascii
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ import pytest
 import redis
 
 from tests.replication_helpers import DEBUG, digest, stat, wait_caught_up, wait_link_up
-from tests.servers import ServerProcess, free_cluster_port
+from tests.servers import ServerProcess, created_cluster
 from tests.test_failover import agreed_view, call, cluster_info, myid, nodes_view, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-cli (redis-tools)")
@@ -109,36 +108,15 @@ class Net:
         return view
 
 
-def _start() -> ServerProcess:
-    node = ServerProcess("shoal", "--cluster-enabled", "yes", "--cluster-node-timeout", str(NT), *DEBUG,
-                         port=free_cluster_port())
-    return node.start(timeout=30)
-
-
 @contextmanager
 def make_cluster():
     """3 primaries, one with two replicas and two with one: ``redis-cli --cluster create --cluster-replicas 1``
     of seven nodes gives the seventh to a primary as an extra replica."""
-    started: list[ServerProcess] = []
-    try:
-        for _ in range(7):
-            started.append(_start())
-        done = subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in started],
-             "--cluster-replicas", "1", "--cluster-yes"], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
+    with created_cluster(7, *DEBUG, node_timeout=NT) as started:
         net = Net(started)
         wait_for(lambda: (v := net.healthy()) is not None and sum("slave" in x[0] for x in v.values()) == 4,
                  60, "a formed cluster, every replica attached with its link up")
         yield net
-    finally:
-        for node in started:
-            if node.alive():
-                os.kill(node.proc.pid, signal.SIGCONT)  # a stopped process would ignore SIGTERM
-        for node in started:
-            node.stop()
-    for node in started:
-        assert "Traceback" not in node.log(), node.log()
 
 
 class Clusters:

@@ -34,7 +34,7 @@ from gossip.messages import MASTER, PING, PONG, SLAVE, Message
 from jepsen_like.sim.cluster import NetworkFaults
 from jepsen_like.sim.failover import FailoverInvariants, build, converge, node_id, owner_bits, wait_until
 from slots import keyslot
-from tests.servers import ServerProcess, free_cluster_port
+from tests.servers import created_cluster
 from tests.test_failover import wait_for as wait_for_ok
 
 REPO = Path(__file__).resolve().parent.parent
@@ -308,26 +308,10 @@ class Workload:
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = []
-    try:
-        for _ in range(6):
-            node = ServerProcess("shoal", "--cluster-enabled", "yes", "--cluster-node-timeout", str(NT),
-                                 port=free_cluster_port())
-            nodes.append(node.start(timeout=30))
-        addresses = [f"127.0.0.1:{n.port}" for n in nodes]
-        done = subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+    with created_cluster(6, node_timeout=NT) as nodes:
         wait_for_ok(lambda: _healthy(nodes) and sum("slave" in f for f, _, _ in _view(nodes[0].port).values()) == 3,
                     40, "a formed cluster")
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
-    for node in nodes:
-        assert "Traceback" not in node.log(), node.log()
 
 
 def _roles(nodes, slot: int):
