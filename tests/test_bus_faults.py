@@ -12,16 +12,16 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import redis
 
 from jepsen_like.bus_nemesis import BUS_FAULTS, inject, support
 from tests.resp_client import RawClient
-from tests.servers import ServerProcess, free_cluster_port
+from tests.servers import ServerProcess, created_cluster, free_cluster_port
 from tests.test_failover import wait_for
 
 NT = 2000
@@ -68,51 +68,24 @@ def healthy(nodes) -> bool:
     return all(v == views[0] for v in views)
 
 
-def form_cluster(count: int, replicas: int) -> list:
-    nodes = []
-    try:
-        for _ in range(count):
-            node = ServerProcess("shoal", "--cluster-enabled", "yes", "--cluster-node-timeout", str(NT),
-                                 "--enable-debug-command", "yes", port=free_cluster_port())
-            nodes.append(node.start(timeout=30))
-        done = subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
-             "--cluster-replicas", str(replicas), "--cluster-yes"],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+@contextmanager
+def formed_cluster(count: int, replicas: int):
+    with created_cluster(count, "--enable-debug-command", "yes", node_timeout=NT, replicas=replicas) as nodes:
         wait_for(lambda: healthy(nodes) and sum("slave" in v[0] for v in nodes_view(nodes[0].port).values())
                  == count // (1 + replicas) * replicas, 40, "a formed cluster")
-        return nodes
-    except BaseException:
-        for node in nodes:
-            node.stop()
-        raise
-
-
-def stop_all(nodes) -> None:
-    for node in nodes:
-        node.stop()
-    for node in nodes:
-        assert "Traceback" not in node.log(), node.log()
+        yield nodes
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = form_cluster(6, 1)
-    try:
+    with formed_cluster(6, 1) as nodes:
         yield nodes
-    finally:
-        stop_all(nodes)
 
 
 @pytest.fixture(scope="module")
 def small_cluster():
-    nodes = form_cluster(3, 0)
-    try:
+    with formed_cluster(3, 0) as nodes:
         yield nodes
-    finally:
-        stop_all(nodes)
 
 
 def bus(node, *args):
