@@ -118,7 +118,9 @@ class ShoalCluster:
         argv = [sys.executable, "-m", "node.main", "--port", str(node.port), "--bind", node.host,
                 "--dir", str(node.dir), "--logfile", str(node.dir / "shoal.log"), "--save", "",
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(self.node_timeout), "--enable-debug-command", "yes"]
+                "--cluster-node-timeout", str(self.node_timeout), "--enable-debug-command", "yes",
+                # a restarted replica resyncs at once instead of after Redis's default 5 s wait for company
+                "--repl-diskless-sync-delay", "0"]
         node.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self._wait(lambda: _call(node, "PING") == "PONG", 30, f"{node.address} to answer PING")
