@@ -221,6 +221,7 @@ class ClusterState:
         #: Bumped on every change clients can see (slot map, roles, epochs, addresses): reply caches key on it.
         self.version = 0
         self._bits_cache: dict | None = None
+        self._line_cache: dict[str, tuple] = {}  # node id -> (what its CLUSTER NODES line shows, the line)
         #: A PONG broadcast after SETSLOT NODE closed an import, not sent yet (``_request_pong``).
         self.pong_pending = False
         #: Bumped by every SETSLOT while one is pending: the driver sends it once they stop coming.
@@ -373,6 +374,7 @@ class ClusterState:
     def nodes_text(self, *, for_config: bool = False) -> str:
         """CLUSTER NODES (or, with ``for_config``, nodes.conf without the vars line)."""
         owner_bits = self._owner_bits()  # cached: a save after each SETSLOT must not walk 16384 owners
+        line_cache = self._line_cache
         lines = []
         for node in self.nodes.values():
             if for_config and node.flags & HANDSHAKE:
@@ -384,8 +386,19 @@ class ClusterState:
                 open_slots = self._marks_text(*self.primary_marks)  # my copy of my primary's marks
             else:
                 open_slots = ""
-            lines.append(node_line(node, bits, self.epoch_shown(node), open_slots=open_slots))
-        return "".join(line + "\n" for line in lines)
+            epoch = self.epoch_shown(node)
+            # Each line is rendered again only when something it shows changed: a reshard saves
+            # nodes.conf on every SETSLOT, and most lines are the same as in the last save.
+            key = (node.flags, node.master_id, node.ping_sent, node.pong_received, epoch, node.link, node.ip,
+                   node.port, node.cport, node.hostname, bits, open_slots)
+            cached = line_cache.get(node.id)
+            if cached is None or cached[0] != key:
+                cached = line_cache[node.id] = (key, node_line(node, bits, epoch, open_slots=open_slots) + "\n")
+            lines.append(cached[1])
+        if len(line_cache) > 2 * len(self.nodes) + 16:  # forgotten and renamed nodes
+            for node_id in [i for i in line_cache if i not in self.nodes]:
+                del line_cache[node_id]
+        return "".join(lines)
 
     def config_text(self) -> str:
         return self.nodes_text(for_config=True) + (

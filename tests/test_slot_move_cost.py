@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gossip.core import ClusterConfig, ClusterError, ClusterState
-from gossip.messages import MASTER, PONG, SLAVE
+from gossip.messages import MASTER, PFAIL, PONG, SLAVE
 from gossip.state import NodeRecord, parse_nodes_conf
 from slots import SLOT_COUNT, keyslot
 from slots.ranges import bits_from_ranges
@@ -53,7 +53,7 @@ def _pongs(effects) -> list:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["node", "add", "del", "claim"]), st.integers(0, 3),
+@given(st.lists(st.tuples(st.sampled_from(["node", "add", "del", "claim", "touch"]), st.integers(0, 3),
                           st.integers(0, SLOT_COUNT - 1), st.integers(1, 80)), max_size=25))
 def test_owner_bits_stay_equal_to_a_full_rebuild(ops):
     state = _state_with_peers()
@@ -77,6 +77,15 @@ def test_owner_bits_stay_equal_to_a_full_rebuild(ops):
                     if state.slots.owners[s] == state.myself.id]
             if mine:
                 state.del_slots(mine)
+        elif action == "touch":  # one thing a PING/PONG changes in a line: times, link, failure flags
+            if width % 4 == 0:
+                target.pong_received = NOW + slot
+            elif width % 4 == 1:
+                target.ping_sent = NOW + slot
+            elif width % 4 == 2:
+                target.link = not target.link
+            elif target is not state.myself:
+                target.flags ^= PFAIL
         elif target is not state.myself:  # a peer's PING/PONG claim with a newer epoch
             claimed = state.claimed_slots(target) | bits_from_ranges([(slot, min(SLOT_COUNT - 1, slot + width))])
             target.config_epoch = state.current_epoch = state.current_epoch + 1
@@ -84,6 +93,9 @@ def test_owner_bits_stay_equal_to_a_full_rebuild(ops):
         state.drain()
         assert state._owner_bits() == _rebuilt(state)
         assert state._unbound_count() == state.slots.unbound_count()
+        cached = state.nodes_text()  # lines cached in the previous round, checked against a fresh render
+        state._line_cache.clear()
+        assert cached == state.nodes_text()
 
 
 def test_closing_imports_sends_one_coalesced_pong_to_primaries():
