@@ -561,6 +561,32 @@ def test_replica_over_its_output_buffer_limit_is_dropped():
             s.close()
 
 
+def test_replica_over_its_soft_output_limit_for_too_long_is_dropped():
+    """replica <hard 0> <soft 1mb> <3 s>: a replica whose buffer stays past the soft limit is dropped once
+    the limit has been passed for more than the given seconds (checked as the stream grows, as Redis)."""
+    with ServerProcess("shoal", *DEBUG, "--client-output-buffer-limit", "replica 0 1mb 3") as primary:
+        p = redis.Redis(port=primary.port)
+        s = _raw(primary.port)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(encode_command("PSYNC", "?", "-1"))
+            _read_until(s, lambda b: b.count(b"\r\n") >= 2)
+            # Past the soft limit (beyond what the kernel's socket buffers absorb), but not for long yet.
+            for i in range(12):
+                p.set(f"big{i}", "x" * (1 << 20))
+            assert info(p)["connected_slaves"] == 1
+            deadline = time.monotonic() + 20
+            i = 12
+            while info(p)["connected_slaves"] and time.monotonic() < deadline:
+                p.set(f"big{i}", "x")  # the stream keeps growing, a little, while it stays past the limit
+                i += 1
+                time.sleep(0.1)
+            assert info(p)["connected_slaves"] == 0
+            assert "overcoming of output buffer limits" in primary.log()
+        finally:
+            s.close()
+
+
 def test_replica_with_aof_rewrites_it_after_the_sync():
     """As restartAOFAfterSYNC: a restarted replica has the synced data, not just the stream after it."""
     with ServerProcess("shoal", *DEBUG) as primary:

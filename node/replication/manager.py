@@ -306,14 +306,29 @@ class ReplicationManager:
     # ------------------------------------------------------------ replicas
 
     def _check_output_limit(self, info: ReplicaInfo, out) -> None:
-        """client-output-buffer-limit replica <hard> (the snapshot still in the buffer does not count)."""
-        hard = self.node.config["client-output-buffer-limit"]["replica"][0]
-        if hard and len(out) - info.snapshot_bytes > hard and not info.client.killed:
+        """client-output-buffer-limit replica <hard> <soft> <seconds> (the snapshot still in the buffer
+        does not count): over the hard limit at once, over the soft one for longer than <seconds>."""
+        client = info.client
+        if client.killed:
+            return
+        hard, soft, seconds = self.node.config["client-output-buffer-limit"]["replica"]
+        used = len(out) - info.snapshot_bytes
+        over = bool(hard) and used > hard
+        if soft and used >= soft:
+            now = self.node.clock.wall_ms() // 1000
+            since = client.obuf_soft_limit_reached_time
+            if since == 0:
+                client.obuf_soft_limit_reached_time = now
+            elif now - since > seconds:
+                over = True
+        else:
+            client.obuf_soft_limit_reached_time = 0
+        if over:
             self.node.logger.warning(
-                f"Client id={info.client.id} addr={info.client.addr} flags=S scheduled to be closed ASAP for "
+                f"Client id={client.id} addr={client.addr} flags=S scheduled to be closed ASAP for "
                 "overcoming of output buffer limits.")
-            info.client.killed = True
-            self.node.pending_close.append(info.client)
+            client.killed = True
+            self.node.pending_close.append(client)
 
     def info_of(self, client) -> ReplicaInfo:
         info = self.infos.get(client.id)
