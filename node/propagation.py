@@ -53,7 +53,14 @@ _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 def encode_command(argv) -> bytes:
     """``argv`` as a RESP array of bulk strings, the form every propagated command takes."""
     try:  # every argument bytes-like: one pass, no per-argument type test
-        return b"*%d\r\n" % len(argv) + b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in argv])
+        n = len(argv)
+        if n == 3:  # SET k v, HDEL k f, ...: the bulk of a replication stream, in one format operation
+            a, b, c = argv
+            return b"*3\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(a), a, len(b), b, len(c), c)
+        if n == 2:
+            a, b = argv
+            return b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(a), a, len(b), b)
+        return b"*%d\r\n" % n + b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in argv])
     except TypeError:
         pass
     parts = [b"*%d\r\n" % len(argv)]
@@ -142,6 +149,12 @@ class Propagator:
             return
         self.ops = []
         if not self.sinks:
+            return
+        if len(ops) == 1 and len(ops[0]) == 2:  # one plain command: most units
+            db, argv = ops[0]
+            unit = [(db, encode_command(argv))]
+            for sink in self.sinks if len(self.sinks) == 1 else list(self.sinks):
+                sink.feed(unit)
             return
         if all(len(op) == 2 for op in ops):
             unit = _wrap([(db, encode_command(argv)) for db, argv in ops])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from node.persistence.rdb import load_rdb
 from tests.replication_helpers import (
@@ -637,3 +638,33 @@ def test_publish_reaches_subscribers_on_replicas_but_not_the_aof(tmp_path):
             assert "PUBLISH" not in incr.upper()
         finally:
             replica.stop()
+
+
+_PIECES = st.one_of(
+    st.lists(st.binary(max_size=12), min_size=1, max_size=4).map(lambda argv: encode_command(*argv)),
+    st.just(b"*2\r\n$03\r\nSET\r\n$1\r\nk\r\n"),  # a non-canonical length: same command, other bytes
+    st.just(b"*1\r\n$4\r\nPING\r\n"), st.just(b"\n"), st.just(b"PING\r\n"), st.just(b"*0\r\n"),
+    st.just(b"*2\r\n:1\r\n$1\r\na\r\n"), st.just(b"*-1\r\n"), st.just(b"*1\r\n*1\r\n$1\r\na\r\n"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12), st.integers(0, 40))
+def test_stream_parser_fast_path_matches_the_exact_parser(pieces, cut):
+    """The replica's stream parser (hiredis plus a canonical-bytes check) must yield the same commands and
+    byte offsets as the byte-by-byte reference, and fail the same way, on any stream prefix."""
+    from node.replication.replica import _parse_stream_exact, parse_stream
+
+    data = b"".join(pieces)
+    data = data[:max(0, len(data) - cut)]
+
+    def run(parser):
+        out = []
+        try:
+            for argv, end in parser(bytearray(data), 0):
+                out.append((argv, end))
+        except Exception as exc:  # noqa: BLE001 - compared, not hidden
+            out.append(("error", type(exc).__name__, str(exc)))
+        return out
+
+    assert run(parse_stream) == run(_parse_stream_exact)

@@ -268,6 +268,9 @@ class ReplicationManager:
         """Propagation sink: one execution unit of a primary, into the backlog and to every replica."""
         if self.master_host is not None or self.backlog is None:
             return
+        if len(unit) == 1 and unit[0][0] in (None, self.seldb):  # one command, same database: as it is
+            self.feed_stream(unit[0][1])
+            return
         parts = []
         seldb = self.seldb
         for db, encoded in unit:

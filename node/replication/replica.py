@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import time
 
+import hiredis
 import trio
 
+from node.propagation import encode_command
 from node.resp import ProtocolError
 
 __all__ = ["LinkError", "MasterLink", "parse_stream"]
@@ -39,7 +41,35 @@ def parse_stream(buf, pos: int):
 
     The stream is RESP arrays of bulk strings; a bare newline (keep-alive) or an
     inline line is accepted too. Raises ProtocolError on anything else.
+
+    hiredis parses in C; each command it returns is taken only if the bytes at
+    ``pos`` are exactly its canonical encoding, so ``end`` (the replica's offset)
+    is exact. Anything else -- an incomplete command, an inline line, a
+    non-canonical length -- hands over to the byte-by-byte parser from there.
     """
+    data = buf if type(buf) is bytes else bytes(buf)
+    size = len(data)
+    if pos < size and data[pos] == 42:  # '*'
+        reader = hiredis.Reader()
+        reader.feed(data, pos)
+        starts = data.startswith
+        while pos < size and data[pos] == 42:
+            try:
+                argv = reader.gets()
+                if type(argv) is not list:
+                    break
+                encoded = encode_command(argv)
+            except Exception:  # noqa: BLE001 - whatever hiredis or the encoder refuses, the exact parser judges
+                break
+            if not starts(encoded, pos):
+                break
+            pos += len(encoded)
+            yield argv, pos
+    yield from _parse_stream_exact(data, pos)
+
+
+def _parse_stream_exact(buf, pos: int):
+    """parse_stream's reference: one byte range at a time, in Python."""
     size = len(buf)
     find = buf.find
     while pos < size:
