@@ -122,6 +122,20 @@ class Client:
         self.routed = node.cluster_enabled
         self.refresh_gate()
 
+    def over_output_limit(self, used: int, hard: int, soft: int, seconds: int, now_s: int) -> bool:
+        """client-output-buffer-limit for ``used`` bytes: at or past ``hard`` at once, past ``soft``
+        for longer than ``seconds`` (the clock starts the first time it is seen past it)."""
+        over = bool(hard) and used >= hard
+        if soft and used >= soft:
+            since = self.obuf_soft_limit_reached_time
+            if since == 0:
+                self.obuf_soft_limit_reached_time = now_s
+            elif now_s - since > seconds:
+                over = True
+        else:
+            self.obuf_soft_limit_reached_time = 0
+        return over
+
     def refresh_gate(self) -> None:
         """Recompute ``gated``; call after changing any state it summarises."""
         self.parser.unauthenticated = not self.authenticated

@@ -322,18 +322,7 @@ class PubSub:
             hard, soft, seconds = limits["pubsub"]
         else:
             hard, soft, seconds = limits["normal"]
-        used = len(client.out)
-        over = bool(hard) and used >= hard
-        if soft and used >= soft:
-            now = self.node.clock.wall_ms() // 1000
-            since = client.obuf_soft_limit_reached_time
-            if since == 0:
-                client.obuf_soft_limit_reached_time = now
-            elif now - since > seconds:
-                over = True
-        else:
-            client.obuf_soft_limit_reached_time = 0
-        if not over:
+        if not client.over_output_limit(len(client.out), hard, soft, seconds, self.node.clock.wall_ms() // 1000):
             return False
         self._close_for_limit(client)
         return True

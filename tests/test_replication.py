@@ -541,14 +541,20 @@ def test_chained_replica_syncs_from_a_replica_and_follows_its_stream_db():
                 m.execute_command("WAIT", 1, 10)
 
 
+def _stalled_replica(port: int) -> socket.socket:
+    """A replica that asks for a full sync and then never reads: the stream piles up in its buffer."""
+    s = _raw(port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(encode_command("PSYNC", "?", "-1"))
+    _read_until(s, lambda b: b.count(b"\r\n") >= 2)
+    return s
+
+
 def test_replica_over_its_output_buffer_limit_is_dropped():
     with ServerProcess("shoal", *DEBUG, "--client-output-buffer-limit", "replica 1mb 0 0") as primary:
         p = redis.Redis(port=primary.port)
-        s = _raw(primary.port)
+        s = _stalled_replica(primary.port)
         try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(encode_command("PSYNC", "?", "-1"))
-            _read_until(s, lambda b: b.count(b"\r\n") >= 2)
             assert info(p)["connected_slaves"] == 1
             for i in range(24):  # a replica that never reads: the stream piles up in its buffer
                 p.set(f"big{i}", "x" * (1 << 20))
@@ -567,11 +573,8 @@ def test_replica_over_its_soft_output_limit_for_too_long_is_dropped():
     the limit has been passed for more than the given seconds (checked as the stream grows, as Redis)."""
     with ServerProcess("shoal", *DEBUG, "--client-output-buffer-limit", "replica 0 1mb 3") as primary:
         p = redis.Redis(port=primary.port)
-        s = _raw(primary.port)
+        s = _stalled_replica(primary.port)
         try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(encode_command("PSYNC", "?", "-1"))
-            _read_until(s, lambda b: b.count(b"\r\n") >= 2)
             # Past the soft limit (beyond what the kernel's socket buffers absorb), but not for long yet.
             for i in range(12):
                 p.set(f"big{i}", "x" * (1 << 20))

@@ -315,18 +315,8 @@ class ReplicationManager:
         if client.killed:
             return
         hard, soft, seconds = self.node.config["client-output-buffer-limit"]["replica"]
-        used = len(out) - info.snapshot_bytes
-        over = bool(hard) and used > hard
-        if soft and used >= soft:
-            now = self.node.clock.wall_ms() // 1000
-            since = client.obuf_soft_limit_reached_time
-            if since == 0:
-                client.obuf_soft_limit_reached_time = now
-            elif now - since > seconds:
-                over = True
-        else:
-            client.obuf_soft_limit_reached_time = 0
-        if over:
+        if client.over_output_limit(len(out) - info.snapshot_bytes, hard, soft, seconds,
+                                    self.node.clock.wall_ms() // 1000):
             self.node.logger.warning(
                 f"Client id={client.id} addr={client.addr} flags=S scheduled to be closed ASAP for "
                 "overcoming of output buffer limits.")
