@@ -671,3 +671,24 @@ def test_stream_parser_fast_path_matches_the_exact_parser(pieces, cut):
         return out
 
     assert run(parse_stream) == run(_parse_stream_exact)
+
+
+def test_big_values_and_small_writes_stream_to_a_replica():
+    """Values larger than the replica parser's hiredis bound (1 MB) arrive over many reads and go through
+    the byte parser; small writes around them take the fast path. The replica ends equal to its primary."""
+    with ServerProcess("shoal", *DEBUG) as primary:
+        replica = _replica_of(primary).start()
+        try:
+            p, r = redis.Redis(port=primary.port), redis.Redis(port=replica.port)
+            wait_link_up(r)
+            pipe = p.pipeline(transaction=False)
+            for i in range(3):
+                pipe.set(f"big{i}", bytes([65 + i]) * (3 << 20))
+                for j in range(500):
+                    pipe.set(f"small{i}:{j}", j)
+            pipe.execute()
+            wait_caught_up(p, r)
+            assert digest(p) == digest(r)
+            assert r.strlen("big2") == 3 << 20 and r.get("small2:499") == b"499"
+        finally:
+            replica.stop()

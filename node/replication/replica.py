@@ -30,6 +30,7 @@ __all__ = ["LinkError", "MasterLink", "parse_stream"]
 _ACK_EVERY_S = 1.0
 _RETRY_S = 1.0
 _QUICK_RETRY_S = 0.05
+_FAST_MAX = 1 << 20  # parse_stream's hiredis path: buffers up to this size
 
 
 class LinkError(Exception):
@@ -46,7 +47,13 @@ def parse_stream(buf, pos: int):
     ``pos`` are exactly its canonical encoding, so ``end`` (the replica's offset)
     is exact. Anything else -- an incomplete command, an inline line, a
     non-canonical length -- hands over to the byte-by-byte parser from there.
+    A buffer past ``_FAST_MAX`` (a big value still arriving in 64 KB reads) goes
+    to the byte parser as it is: copying it into hiredis on every read would
+    make a big value's transfer quadratic.
     """
+    if len(buf) - pos > _FAST_MAX:
+        yield from _parse_stream_exact(buf, pos)
+        return
     data = buf if type(buf) is bytes else bytes(buf)
     size = len(data)
     if pos < size and data[pos] == 42:  # '*'
