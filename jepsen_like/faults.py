@@ -336,11 +336,17 @@ def script_takeover(n: ScriptNemesis) -> None:
 
 
 def _two_replica_primary(n: ScriptNemesis) -> tuple[int, list[int]] | None:
+    """The opening of the two-replica scenarios: after a second of load, a primary with two replicas
+    whose replication links are up (None if the run ended or the cluster has no such primary)."""
+    if not n.sleep(1.0):
+        return None
     p = n.target(replicas=2)
     if p is None:
         n.expect(False, "a primary with two replicas owns workload slots (needs 7+ nodes)")
         return None
-    return p, n.cluster.replicas_of(p)
+    reps = n.cluster.replicas_of(p)
+    n.links_up(reps)
+    return p, reps
 
 
 def script_replica_selection(n: ScriptNemesis) -> None:
@@ -349,13 +355,10 @@ def script_replica_selection(n: ScriptNemesis) -> None:
     The stale replica is the one with the smaller node id, so an election that orders candidates by
     id instead of by offset (a seeded mutant) would pick it.
     """
-    if not n.sleep(1.0):
-        return
     found = _two_replica_primary(n)
     if found is None:
         return
     p, reps = found
-    n.links_up(reps)
     ids = {r: n.cluster.node_id(r) for r in reps}
     stale = min(reps, key=lambda r: ids[r])
     good = [r for r in reps if r != stale]
@@ -482,13 +485,10 @@ def script_no_failover(n: ScriptNemesis) -> None:
 def script_double_failover(n: ScriptNemesis) -> None:
     """Kill a primary (failover 1), manually fail over to its other replica (failover 2), then restart the
     old primary: its stale claim must be corrected by an UPDATE and it must become a replica."""
-    if not n.sleep(1.0):
-        return
     found = _two_replica_primary(n)
     if found is None:
         return
     p, reps = found
-    n.links_up(reps)
     start = n.elapsed()
     t, slots = n.kill_primary(p)
     w1 = n.await_promotion(p, slots, t, reps)

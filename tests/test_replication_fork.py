@@ -19,6 +19,7 @@ import redis
 from node.propagation import encode_command
 from tests.replication_helpers import DEBUG, digest, stat, wait_caught_up, wait_link_up
 from tests.servers import ServerProcess
+from tests.test_aof import wait_for as _wait
 
 
 def _mixed_dataset(p: redis.Redis, n: int = 300) -> None:
@@ -60,17 +61,6 @@ def _children(pid: int) -> list[tuple[int, str]]:
         if int(fields[1]) == pid:
             found.append((int(name), fields[0]))
     return found
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("replica_kind", ["shoal", "redis"])

@@ -377,17 +377,23 @@ def test_replica_shows_and_persists_its_primarys_marks(cluster):
     wait_for_ok(lambda: _healthy(cluster), 40, "a healthy cluster")
 
 
+_MID_MOVE_SLOTS = 1500
+
+
 @needs_redis_cli
 def test_manual_failover_in_the_middle_of_a_reshard(cluster):
     a, replica = _roles(cluster, 0)
     b, _ = _roles(cluster, 16383)
     a_id, b_id = _myid(a), _myid(b)
-    moving = sorted(_slots_of(a.port, a_id))[:300]
+    # Enough slots that the move lasts seconds: the failover must land in the middle of it, and a
+    # reshard of a few hundred nearly empty slots can finish between two looks at the target.
+    moving = sorted(_slots_of(a.port, a_id))[:_MID_MOVE_SLOTS]
     before = len(_slots_of(b.port, b_id))
     load = Workload(a.port, "mf")
     load.start()
     try:
-        proc = _shoal("reshard", f"127.0.0.1:{a.port}", "--from", a_id, "--to", b_id, "--slots", "300")
+        proc = _shoal("reshard", f"127.0.0.1:{a.port}", "--from", a_id, "--to", b_id,
+                      "--slots", str(_MID_MOVE_SLOTS))
         wait_for_ok(lambda: len(_slots_of(b.port, b_id)) >= before + 60 or proc.poll() is not None, 60,
                     "the reshard to get going")
         assert proc.poll() is None, "the reshard finished before the failover: " + proc.stderr.read()
@@ -395,7 +401,7 @@ def test_manual_failover_in_the_middle_of_a_reshard(cluster):
         code, data, err = _finish(proc)
         print(err[-2000:])
         assert code == 0, (data, err[-3000:])
-        assert data["slots_moved"] == 300
+        assert data["slots_moved"] == _MID_MOVE_SLOTS
     finally:
         load.finish()
     assert load.writes > 200, load.writes
@@ -413,12 +419,13 @@ def test_kill_9_of_the_source_in_the_middle_of_a_reshard(cluster):
     a, replica = _roles(cluster, 5000)
     b, _ = _roles(cluster, 16383)
     a_id, b_id = _myid(a), _myid(b)
-    moving = sorted(_slots_of(a.port, a_id))[:200]
+    moving = sorted(_slots_of(a.port, a_id))[:_MID_MOVE_SLOTS]
     before = len(_slots_of(b.port, b_id))
     load = Workload(b.port, "k9")
     load.start()
     try:
-        proc = _shoal("reshard", f"127.0.0.1:{b.port}", "--from", a_id, "--to", b_id, "--slots", "200")
+        proc = _shoal("reshard", f"127.0.0.1:{b.port}", "--from", a_id, "--to", b_id,
+                      "--slots", str(_MID_MOVE_SLOTS))
         wait_for_ok(lambda: len(_slots_of(b.port, b_id)) >= before + 40 or proc.poll() is not None, 60,
                     "the reshard to get going")
         assert proc.poll() is None, "the reshard finished before the kill: " + proc.stderr.read()
