@@ -723,11 +723,14 @@ class ClusterState:
                 self.nodes[node.id] = node
                 self._process_gossip(msg, None, now)
                 self._save()
-            if sender is not None or kind == MEET:
-                pong = self._ping_message(PONG)
-                if sender is not None and (self.slots.migrating_to or self.slots.importing_from):
-                    self._attach_marks(sender, pong)
-                self._reply(link, pong)
+            # Every PING is answered, a stranger's too (Redis: "anyway reply with a PONG"). A node often
+            # hears of a peer through gossip, and pings it, before that peer has heard of it; a PING left
+            # unanswered stays pending for good (no new PING is sent while one is), so the pinger would
+            # keep the peer flagged fail? on a healthy cluster.
+            pong = self._ping_message(PONG)
+            if sender is not None and (self.slots.migrating_to or self.slots.importing_from):
+                self._attach_marks(sender, pong)
+            self._reply(link, pong)
         if kind in (PING, PONG, MEET):
             if isinstance(link, OutboundLink):
                 rec = self.nodes.get(link.node_id)

@@ -395,7 +395,8 @@ class SimCluster:
         return [n for n in self.nodes if n.alive and n.state.myself.flags & SLAVE]
 
     def converged(self) -> bool:
-        """Every live node knows every live node (no handshakes) and agrees on the slot map and epochs."""
+        """Every live node knows every live node (no handshakes), suspects none of them (no PFAIL/FAIL,
+        no PING left unanswered for longer than the node timeout), and agrees on the slot map and epochs."""
         live = [n for n in self.nodes if n.alive]
         ids = {n.state.myself.id for n in live}
         reference = None
@@ -403,6 +404,11 @@ class SimCluster:
             st = n.state
             known = {i for i, r in st.nodes.items() if not r.flags & (HANDSHAKE | NOADDR)}
             if not ids <= known or any(r.flags & HANDSHAKE for r in st.nodes.values()):
+                return False
+            if any(st.nodes[i].flags & (PFAIL | FAILED) for i in ids):
+                return False
+            nt = self.config["node_timeout"]
+            if any(r.ping_sent and self.now - r.ping_sent > nt for i, r in st.nodes.items() if i in ids):
                 return False
             view = (tuple(st.slots.owners), tuple(sorted((i, st.epoch_shown(r)) for i, r in st.nodes.items()
                                                           if i in ids)))
