@@ -903,6 +903,10 @@ class ClusterState:
             return
         ours = self.claimed_slots(claimer)
         if ours == msg.slots:
+            if msg.master is None and self.not_claimed & ours:
+                # Claimed again: an older message (read late: each direction has its own link) had
+                # marked them given away, and a promoted replica would not take them.
+                self.not_claimed &= ~ours
             return
         if msg.master is None:
             self._update_slots_with(sender, msg.config_epoch, msg.slots, now)
