@@ -81,6 +81,8 @@ class Stats:
         "unexpected_error_replies",
         "total_net_input_bytes",
         "total_net_output_bytes",
+        "total_reads_processed",
+        "total_writes_processed",
         "error_codes",
         "client_query_buffer_limit_disconnections",
     )

@@ -274,7 +274,9 @@ class ShoalServer:
                 if not data:
                     self._close(client)
                     continue
-            node.stats.total_net_input_bytes += len(data)
+            stats = node.stats
+            stats.total_reads_processed += 1
+            stats.total_net_input_bytes += len(data)
             client.last_interaction_ms = node.clock.wall_ms()
             client.parser.feed(data)
             try:
@@ -356,6 +358,7 @@ class ShoalServer:
         if client.tls is not None:
             data = self._recv_tls(client)
             if data:
+                self.node.stats.total_reads_processed += 1
                 self.node.stats.total_net_input_bytes += len(data)
                 client.last_interaction_ms = self.node.clock.wall_ms()
                 client.parser.feed(data)
@@ -371,8 +374,10 @@ class ShoalServer:
         if not data:
             self._close(client)
             return
+        stats = self.node.stats
+        stats.total_reads_processed += 1
+        stats.total_net_input_bytes += len(data)
         node = self.node
-        node.stats.total_net_input_bytes += len(data)
         client.last_interaction_ms = node.clock.wall_ms()
         client.parser.feed(data)
         self._process_input(client)
@@ -454,6 +459,7 @@ class ShoalServer:
         out = client.out
         fd = client.fd
         if out:
+            self.node.stats.total_writes_processed += 1
             try:
                 sent = os.write(fd, out)
             except BlockingIOError:
@@ -577,6 +583,8 @@ class ShoalServer:
         fd = client.fd
         raw = tls.raw_out
         stats = self.node.stats
+        if out or raw:
+            stats.total_writes_processed += 1
         while True:
             if out and tls.ready and len(raw) < _READ_SIZE:
                 stats.total_net_output_bytes += tls.encrypt(out)

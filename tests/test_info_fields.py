@@ -203,6 +203,30 @@ def test_counters_after_the_workload(pair):
     assert ours["Replication"]["role"] == real["Replication"]["role"] == "master"
 
 
+def test_reads_and_writes_processed_count_like_redis(pair):
+    """One read per socket read and one write per reply flush: sequential PINGs move both by one each,
+    a pipeline of ten by one in all."""
+    _, r, s = pair
+
+    def io_counts(client) -> tuple[int, int]:
+        stats = dict(dict(sections(client.call("INFO", "stats")))["Stats"])
+        return int(stats["total_reads_processed"]), int(stats["total_writes_processed"])
+
+    def deltas(client) -> tuple[tuple[int, int], tuple[int, int]]:
+        start = io_counts(client)
+        for _ in range(10):
+            assert client.call("PING") == b"+PONG\r\n"
+        middle = io_counts(client)
+        assert client.pipeline([("PING",)] * 10) == [b"+PONG\r\n"] * 10
+        end = io_counts(client)
+        return (middle[0] - start[0], middle[1] - start[1]), (end[0] - middle[0], end[1] - middle[1])
+
+    real, ours = deltas(r), deltas(s)
+    assert ours == real
+    (sequential_reads, sequential_writes), (pipelined_reads, _) = real
+    assert sequential_reads >= 10 and sequential_writes >= 10 and pipelined_reads < 10
+
+
 # ------------------------------------- the Prometheus endpoint reads the same INFO (node/monitoring/metrics.py)
 
 
