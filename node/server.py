@@ -357,27 +357,23 @@ class ShoalServer:
     def _read(self, client: Client) -> None:
         if client.tls is not None:
             data = self._recv_tls(client)
-            if data:
-                self.node.stats.total_reads_processed += 1
-                self.node.stats.total_net_input_bytes += len(data)
-                client.last_interaction_ms = self.node.clock.wall_ms()
-                client.parser.feed(data)
-                self._process_input(client)
-            return
-        try:
-            data = os.read(client.fd, _READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            self._close(client)
-            return
-        if not data:
-            self._close(client)
-            return
-        stats = self.node.stats
+            if not data:
+                return
+        else:
+            try:
+                data = os.read(client.fd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._close(client)
+                return
+            if not data:
+                self._close(client)
+                return
+        node = self.node
+        stats = node.stats
         stats.total_reads_processed += 1
         stats.total_net_input_bytes += len(data)
-        node = self.node
         client.last_interaction_ms = node.clock.wall_ms()
         client.parser.feed(data)
         self._process_input(client)

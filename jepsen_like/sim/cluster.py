@@ -399,6 +399,7 @@ class SimCluster:
         no PING left unanswered for longer than the node timeout), and agrees on the slot map and epochs."""
         live = [n for n in self.nodes if n.alive]
         ids = {n.state.myself.id for n in live}
+        nt = self.config["node_timeout"]
         reference = None
         for n in live:
             st = n.state
@@ -407,7 +408,6 @@ class SimCluster:
                 return False
             if any(st.nodes[i].flags & (PFAIL | FAILED) for i in ids):
                 return False
-            nt = self.config["node_timeout"]
             if any(r.ping_sent and self.now - r.ping_sent > nt for i, r in st.nodes.items() if i in ids):
                 return False
             view = (tuple(st.slots.owners), tuple(sorted((i, st.epoch_shown(r)) for i, r in st.nodes.items()
