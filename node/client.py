@@ -122,11 +122,13 @@ class Client:
         self.routed = node.cluster_enabled
         self.refresh_gate()
 
-    def over_output_limit(self, used: int, hard: int, soft: int, seconds: int, now_s: int) -> bool:
+    def over_output_limit(self, used: int, hard: int, soft: int, seconds: int, clock) -> bool:
         """client-output-buffer-limit for ``used`` bytes: at or past ``hard`` at once, past ``soft``
-        for longer than ``seconds`` (the clock starts the first time it is seen past it)."""
+        for longer than ``seconds`` (the clock starts the first time it is seen past it). ``clock``
+        (the node's CommandClock) is read only past the soft limit: this runs on every delivery."""
         over = bool(hard) and used >= hard
         if soft and used >= soft:
+            now_s = clock.wall_ms() // 1000
             since = self.obuf_soft_limit_reached_time
             if since == 0:
                 self.obuf_soft_limit_reached_time = now_s

@@ -322,7 +322,7 @@ class PubSub:
             hard, soft, seconds = limits["pubsub"]
         else:
             hard, soft, seconds = limits["normal"]
-        if not client.over_output_limit(len(client.out), hard, soft, seconds, self.node.clock.wall_ms() // 1000):
+        if not client.over_output_limit(len(client.out), hard, soft, seconds, self.node.clock):
             return False
         self._close_for_limit(client)
         return True

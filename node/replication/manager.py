@@ -315,8 +315,7 @@ class ReplicationManager:
         if client.killed:
             return
         hard, soft, seconds = self.node.config["client-output-buffer-limit"]["replica"]
-        if client.over_output_limit(len(out) - info.snapshot_bytes, hard, soft, seconds,
-                                    self.node.clock.wall_ms() // 1000):
+        if client.over_output_limit(len(out) - info.snapshot_bytes, hard, soft, seconds, self.node.clock):
             self.node.logger.warning(
                 f"Client id={client.id} addr={client.addr} flags=S scheduled to be closed ASAP for "
                 "overcoming of output buffer limits.")
